@@ -1,0 +1,530 @@
+"""The user-facing queue API: :class:`Queue`, :class:`Publisher`,
+:class:`Subscriber` and :class:`Message`.
+
+Handles are context managers; ``close()`` is idempotent and every method of a
+closed handle raises :class:`~chronicle.errors.ClosedError`. A handle that is
+garbage-collected while open is closed and a ``ResourceWarning`` is issued.
+
+Payloads are read-only ``memoryview`` slices of a read-only mapping of the
+segment, owned by Python: a payload kept after ``next()`` moved on, after the
+subscriber closed or after its segment was deleted stays readable.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+import time
+import warnings
+from types import TracebackType
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Type, TypeVar
+
+from ._binding import PathLike, encode_path, ffi, lib, raise_error
+from .errors import ClosedError, RecoveryWarning
+
+__all__ = ["Queue", "Publisher", "Subscriber", "Message"]
+
+_WAIT_SLICE_NS = 50_000_000  # wait in C for at most 50 ms between signal checks
+_H = TypeVar("_H", bound="_Handle")
+
+
+class Message:
+    """One message read from a queue.
+
+    ``payload`` is a read-only, zero-copy ``memoryview`` into the mapped
+    segment; ``bytes(msg.payload)`` copies it.
+    """
+
+    __slots__ = ("seq", "type_id", "timestamp_ns", "payload")
+
+    def __init__(self, seq: int, type_id: int, timestamp_ns: int, payload: memoryview) -> None:
+        self.seq = seq
+        self.type_id = type_id
+        self.timestamp_ns = timestamp_ns
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(seq={self.seq}, type_id={self.type_id}, "
+            f"timestamp_ns={self.timestamp_ns}, payload=<{len(self.payload)} bytes>)"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (self.seq, self.type_id, self.timestamp_ns, bytes(self.payload)) == (
+            other.seq,
+            other.type_id,
+            other.timestamp_ns,
+            bytes(other.payload),
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Handle:
+    """Shared lifetime handling: context manager, idempotent close, warnings."""
+
+    _kind = "handle"
+    _h: Any = None
+
+    def __init__(self, path: PathLike) -> None:
+        self._path = os.fsdecode(os.fspath(path))
+
+    @property
+    def path(self) -> str:
+        """The queue directory."""
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
+
+    def _closed_error(self) -> ClosedError:
+        return ClosedError(f"{self._kind} for {self._path!r} is closed")
+
+    def _release(self, h: Any) -> None:
+        raise NotImplementedError  # each handle type frees its own C object
+
+    def close(self) -> None:
+        """Release the handle (idempotent)."""
+        h, self._h = self._h, None
+        if h is not None:
+            self._release(h)
+
+    def __enter__(self: _H) -> _H:
+        if self._h is None:
+            raise self._closed_error()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_h", None) is not None:
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2)
+            self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._h is None else "open"
+        return f"<chronicle.{type(self).__name__} {self._path!r} {state}>"
+
+
+class Publisher(_Handle):
+    """The single writer of a queue. Create with :meth:`Queue.open_publisher`."""
+
+    _kind = "publisher"
+
+    def __init__(self, path: PathLike, segment_size: Optional[int], file_mode: Optional[int]) -> None:
+        super().__init__(path)
+        raw = encode_path(path)
+        opts = ffi.new("chron_writer_opts_t *")
+        if segment_size is not None:
+            if not isinstance(segment_size, int) or isinstance(segment_size, bool):
+                raise TypeError("segment_size must be an int")
+            if segment_size <= 0:
+                raise ValueError("segment_size must be positive")
+            opts.segment_size = segment_size
+        if file_mode is not None:
+            opts.file_mode = _check_mode(file_mode)
+        out = ffi.new("chron_writer_t **")
+        rc = lib.chron_writer_open(raw, opts, out)
+        if rc < 0:
+            raise_error(rc)
+        self._h = out[0]
+        self._append = lib.chron_append
+        dropped = lib.chron_writer_dropped_bytes(self._h)
+        if dropped:
+            warnings.warn(
+                f"{self._path}: recovery wiped {dropped} bytes of a torn or corrupt tail",
+                RecoveryWarning,
+                stacklevel=3,
+            )
+
+    def _release(self, h: Any) -> None:
+        lib.chron_writer_close(h)
+
+    def append(self, type_id: int, payload: Any) -> int:
+        """Append one message and return its seq.
+
+        ``type_id`` is an int in 0..65535; ``payload`` any bytes-like object.
+        Visible to readers and safe from a crash of this process on return;
+        durable against power loss after :meth:`flush`.
+        """
+        try:
+            seq: int = self._append(self._h, type_id, payload, len(payload))
+        except (TypeError, OverflowError):
+            return self._append_slow(type_id, payload)
+        if seq < 0:
+            if self._h is None:
+                raise self._closed_error()
+            raise_error(seq)
+        return seq
+
+    def _append_slow(self, type_id: Any, payload: Any) -> int:
+        if self._h is None:
+            raise self._closed_error()
+        _check_type_id(type_id)
+        buf = _as_buffer(payload)
+        seq: int = lib.chron_append(self._h, type_id, ffi.cast("const char *", ffi.from_buffer(buf)), len(buf))
+        if seq < 0:
+            raise_error(seq)
+        return seq
+
+    def append_many(self, type_id: int, payloads: Iterable[Any]) -> int:
+        """Append every payload with one C call, all with ``type_id``.
+
+        All-or-nothing on bad input: every item is checked before anything is
+        written. Returns the seq of the first message (the next seq if empty).
+        """
+        h = self._live()
+        _check_type_id(type_id)
+        items: Sequence[Any] = payloads if isinstance(payloads, (list, tuple)) else list(payloads)
+        n = len(items)
+        if n == 0:
+            return int(lib.chron_writer_next_seq(h))
+        bufs = [p if type(p) is bytes else ffi.from_buffer(_as_buffer(p)) for p in items]
+        ptrs = ffi.new("const char *[]", n)
+        lens = ffi.new("size_t[]", n)
+        for i, b in enumerate(bufs):
+            ptrs[i] = ffi.from_buffer(b) if type(b) is bytes else ffi.cast("const char *", b)
+            lens[i] = len(b)
+        seq: int = lib.chron_append_many(h, type_id, ffi.NULL, ptrs, lens, n)
+        if seq < 0:
+            raise_error(seq)
+        return seq
+
+    def append_rows(self, type_id: int, rows: Any) -> int:
+        """Append each row of a C-contiguous 2-D buffer (e.g. a NumPy array of
+        records) as one message of ``row size`` bytes. Returns the first seq."""
+        h = self._live()
+        _check_type_id(type_id)
+        view = memoryview(rows)
+        if not view.c_contiguous:
+            raise ValueError("rows must be C-contiguous")
+        n = view.shape[0] if view.ndim >= 1 and view.shape else 0
+        if n == 0:
+            return int(lib.chron_writer_next_seq(h))
+        stride = view.nbytes // n
+        buf = ffi.from_buffer(view.cast("B") if view.format != "B" or view.ndim != 1 else view)
+        seq: int = lib.chron_append_rows(h, type_id, ffi.cast("const char *", buf), stride, n)
+        if seq < 0:
+            raise_error(seq)
+        return seq
+
+    def flush(self) -> None:
+        """Write everything appended so far to disk and wait (msync)."""
+        rc = lib.chron_writer_flush(self._live(), 0)
+        if rc < 0:
+            raise_error(rc)
+
+    def flush_async(self) -> None:
+        """Start writing everything appended so far to disk; do not wait."""
+        rc = lib.chron_writer_flush(self._live(), 1)
+        if rc < 0:
+            raise_error(rc)
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next append will get."""
+        return int(lib.chron_writer_next_seq(self._live()))
+
+    @property
+    def max_payload(self) -> int:
+        """The largest payload this queue accepts."""
+        return int(lib.chron_writer_max_payload(self._live()))
+
+    def _live(self) -> Any:
+        if self._h is None:
+            raise self._closed_error()
+        return self._h
+
+    def __enter__(self) -> "Publisher":
+        return super().__enter__()
+
+
+class Subscriber(_Handle):
+    """A named reader of a queue. Create with :meth:`Queue.open_subscriber`."""
+
+    _kind = "subscriber"
+
+    def __init__(
+        self,
+        path: PathLike,
+        name: str,
+        start: str,
+        spin_us: Optional[float],
+        file_mode: Optional[int],
+    ) -> None:
+        super().__init__(path)
+        if not isinstance(name, str):
+            raise TypeError(f"subscriber name must be a str, not {type(name).__name__}")
+        if start not in ("earliest", "latest"):
+            raise ValueError(f"start must be 'earliest' or 'latest', not {start!r}")
+        raw = encode_path(path)
+        opts = ffi.new("chron_reader_opts_t *")
+        opts.start = lib.CHRON_START_LATEST if start == "latest" else lib.CHRON_START_EARLIEST
+        opts.spin_ns = -1 if spin_us is None else max(0, int(spin_us * 1000))
+        if file_mode is not None:
+            opts.file_mode = _check_mode(file_mode)
+        out = ffi.new("chron_reader_t **")
+        rc = lib.chron_reader_open(raw, name.encode("utf-8", "surrogateescape"), opts, out)
+        if rc < 0:
+            raise_error(rc)
+        self._h = out[0]
+        self._name = name
+        self._msg = ffi.new("chron_msg_t *")
+        self._seg = -1
+        self._view: Optional[memoryview] = None
+        self._next = lib.chron_reader_next
+        # wait() releases the GIL for up to a slice: a close() from another
+        # thread meanwhile defers freeing the C reader until the wait returns
+        self._wait_lock = threading.Lock()
+        self._waiting = 0
+        self._deferred: Any = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def close(self) -> None:
+        """Release the subscriber (idempotent). A wait() in another thread
+        returns within one wait slice and raises ClosedError."""
+        lock = getattr(self, "_wait_lock", None)
+        if lock is None:
+            return super().close()
+        with lock:
+            h, self._h = self._h, None
+            if h is None:
+                return
+            if self._waiting:
+                self._deferred = h
+                return
+        self._release(h)
+
+    def _release(self, h: Any) -> None:
+        lib.chron_reader_close(h)
+        # payloads handed out keep the mapping alive; ours goes now
+        self._view = None
+        self._seg = -1
+
+    def _live(self) -> Any:
+        if self._h is None:
+            raise self._closed_error()
+        return self._h
+
+    def _map_segment(self, index: int) -> memoryview:
+        """Map the reader's current segment for payload views (once per segment)."""
+        h = self._h
+        fd = lib.chron_reader_segment_fd(h)
+        size = lib.chron_reader_segment_size(h)
+        view = memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
+        self._view = view
+        self._seg = index
+        return view
+
+    def next(self) -> Optional[Message]:
+        """The next message, or None if none is ready. Never blocks.
+
+        Raises :class:`~chronicle.errors.CorruptQueueError` for a record whose
+        framing or checksum fails (it is never returned).
+        """
+        m = self._msg
+        rc = self._next(self._h, m)
+        if rc == 1:
+            view = self._view if m.segment == self._seg else self._map_segment(m.segment)
+            off = m.offset
+            return Message(m.seq, m.type_id, m.timestamp_ns, view[off : off + m.len])  # type: ignore[index]
+        if rc == 0:
+            return None
+        if self._h is None:
+            raise self._closed_error()
+        raise_error(rc)
+
+    def next_batch(self, max_n: int = 1024) -> List[Message]:
+        """Up to ``max_n`` ready messages with one C call (possibly none)."""
+        h = self._live()
+        if not isinstance(max_n, int) or max_n < 1:
+            raise ValueError("max_n must be a positive int")
+        msgs = self._batch_buffer(max_n)
+        n = lib.chron_reader_next_batch(h, msgs, max_n)
+        if n < 0:
+            raise_error(n)
+        if n == 0:
+            return []
+        seg = msgs[0].segment
+        view = self._view if seg == self._seg else self._map_segment(seg)
+        out = []
+        for i in range(n):
+            m = msgs[i]
+            off = m.offset
+            out.append(Message(m.seq, m.type_id, m.timestamp_ns, view[off : off + m.len]))  # type: ignore[index]
+        return out
+
+    def _batch_buffer(self, n: int) -> Any:
+        buf = getattr(self, "_batch", None)
+        if buf is None or len(buf) < n:
+            buf = self._batch = ffi.new("chron_msg_t[]", n)
+        return buf
+
+    def __iter__(self) -> Iterator[Message]:
+        """Iterate over the messages available now; stops when none is ready."""
+        while True:
+            msg = self.next()
+            if msg is None:
+                return
+            yield msg
+
+    def ready(self) -> bool:
+        """True if a message is ready without waiting."""
+        return bool(lib.chron_reader_ready(self._live()))
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait until a message is ready: True when one is, False on timeout.
+
+        Spins briefly, then sleeps on the queue's futex until the publisher
+        wakes it. ``timeout`` in seconds; None waits forever; 0 only checks.
+        Ctrl-C raises KeyboardInterrupt promptly.
+        """
+        if timeout is None:
+            deadline = None
+        else:
+            if timeout != timeout:  # NaN
+                raise ValueError("timeout must be a number")
+            timeout_ns = int(max(0.0, float(timeout)) * 1e9)
+            if timeout_ns == 0:
+                return bool(lib.chron_reader_ready(self._live()))
+            deadline = time.monotonic_ns() + timeout_ns
+        with self._wait_lock:
+            h = self._live()
+            self._waiting += 1
+        try:
+            return self._wait_loop(h, deadline)
+        finally:
+            with self._wait_lock:
+                self._waiting -= 1
+                h = self._deferred if self._waiting == 0 else None
+                if h is not None:
+                    self._deferred = None
+            if h is not None:
+                self._release(h)
+
+    def _wait_loop(self, h: Any, deadline: Optional[int]) -> bool:
+        wait = lib.chron_reader_wait
+        while True:
+            if deadline is None:
+                slice_ns = _WAIT_SLICE_NS
+            else:
+                slice_ns = min(_WAIT_SLICE_NS, deadline - time.monotonic_ns())
+                if slice_ns <= 0:
+                    return bool(lib.chron_reader_ready(h))
+            rc = wait(h, slice_ns)
+            if rc == 1:
+                return True
+            if rc < 0 and rc != lib.CHRON_E_INTR:
+                raise_error(rc)
+            # back in Python between slices: signal handlers (Ctrl-C) run here
+            if self._h is None:
+                raise self._closed_error()
+
+    def commit(self, sync: bool = False) -> None:
+        """Persist the position after the last message returned.
+
+        A reader of this name opened later starts right after it. The position
+        survives a crash of this process at once; ``sync=True`` also waits for
+        it to reach the disk (power loss).
+        """
+        rc = lib.chron_reader_commit(self._live(), 1 if sync else 0)
+        if rc < 0:
+            raise_error(rc)
+
+    def seek(self, seq: int) -> None:
+        """Make ``seq`` the next message returned (replay from any retained seq).
+
+        ``seq`` may be the next seq to be written; beyond that raises
+        :class:`~chronicle.errors.SeqRangeError`.
+        """
+        h = self._live()
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise TypeError("seq must be an int")
+        if seq < 0:
+            raise ValueError("seq must be >= 0")
+        rc = lib.chron_reader_seek(h, seq) if seq < 2**64 - 1 else lib.CHRON_E_RANGE
+        if rc < 0:
+            raise_error(rc)
+
+    @property
+    def next_seq(self) -> int:
+        """The seq of the next message this subscriber will return."""
+        return int(lib.chron_reader_next_seq(self._live()))
+
+    def __enter__(self) -> "Subscriber":
+        return super().__enter__()
+
+
+class Queue:
+    """Entry points: open the publisher or a named subscriber of a queue."""
+
+    DEFAULT_SEGMENT_SIZE = int(lib.CHRON_DEFAULT_SEGMENT_SIZE)
+    MIN_SEGMENT_SIZE = int(lib.CHRON_MIN_SEGMENT_SIZE)
+
+    @staticmethod
+    def open_publisher(
+        path: PathLike, *, segment_size: Optional[int] = None, file_mode: Optional[int] = None
+    ) -> Publisher:
+        """Open the single publisher of the queue at ``path``, creating it if absent.
+
+        ``segment_size`` applies when the queue is created (default 128 MiB; a
+        multiple of 4096, at least 64 KiB). ``file_mode`` is the mode of created
+        files (default 0o600). A second live publisher raises
+        :class:`~chronicle.errors.QueueLockedError` with the holder's pid.
+        """
+        return Publisher(path, segment_size, file_mode)
+
+    @staticmethod
+    def open_subscriber(
+        path: PathLike,
+        name: str,
+        *,
+        start: str = "earliest",
+        spin_us: Optional[float] = None,
+        file_mode: Optional[int] = None,
+    ) -> Subscriber:
+        """Open the subscriber ``name`` of the queue at ``path``.
+
+        A name with a committed position resumes after it; otherwise ``start``
+        ("earliest" or "latest") applies. ``spin_us`` is how long :meth:`Subscriber.wait`
+        spins before sleeping (default 10 µs). The queue is created empty if
+        absent.
+        """
+        return Subscriber(path, name, start, spin_us, file_mode)
+
+
+def _check_type_id(type_id: Any) -> None:
+    if not isinstance(type_id, int) or isinstance(type_id, bool):
+        raise TypeError(f"type_id must be an int, not {type(type_id).__name__}")
+    if not 0 <= type_id <= 0xFFFF:
+        raise ValueError(f"type_id {type_id} outside 0..65535")
+
+
+def _as_buffer(payload: Any) -> memoryview:
+    if isinstance(payload, str):
+        raise TypeError("payload must be bytes-like, not str (encode it first)")
+    try:
+        view = memoryview(payload)
+    except TypeError:
+        raise TypeError(f"payload must be bytes-like, not {type(payload).__name__}") from None
+    if not view.contiguous:
+        raise ValueError("payload buffer must be contiguous")
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _check_mode(mode: Any) -> int:
+    if not isinstance(mode, int) or isinstance(mode, bool) or not 0 < mode <= 0o777:
+        raise ValueError("file_mode must be an int permission mode such as 0o600")
+    return mode
