@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "chronicle.h"
+#include "crc32c.h"
 #include "internal.h"
 
 static uint32_t crc_table[256];

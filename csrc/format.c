@@ -41,13 +41,6 @@ int chron_seg_hdr_check(const void *base, uint64_t size, const uint8_t *queue_id
     return 0;
 }
 
-uint32_t chron_rec_crc(const chron_rec_hdr_t *h, uint32_t commit, const void *payload,
-                       uint32_t len) {
-    uint32_t c = chron_crc_update(~0u, &commit, sizeof commit);
-    c = chron_crc_update(c, (const uint8_t *)h + 8, CHRON_REC_HDR - 8);
-    return ~chron_crc_update(c, payload, len);
-}
-
 int chron_rec_check(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
                     uint32_t *len, const char **why) {
     if (size < CHRON_SEG_DATA_START + 2 * CHRON_REC_HDR || pos % CHRON_REC_ALIGN ||
@@ -65,7 +58,7 @@ int chron_rec_check(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t s
         return *why = "record length runs past the segment end", -1;
     if (h->seq != seq) return *why = "sequence number out of order", -1;
     if (h->reserved16 != 0 || h->reserved32 != 0) return *why = "reserved header bytes not zero", -1;
-    if (chron_rec_crc(h, commit, base + pos + CHRON_REC_HDR, n) != h->crc)
+    if (chron_rec_crc(h, commit, n) != h->crc)
         return *why = "record checksum mismatch", -1;
     *len = n;
     return 1;

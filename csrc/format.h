@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "atomics.h"
+#include "crc32c.h"
 
 #define CHRON_FORMAT_VERSION 1
 
@@ -107,6 +108,7 @@ typedef struct chron_pos_file {
     chron_pos_slot_t slot[2]; /* 64, 128 */
 } chron_pos_file_t;
 
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the format is little-endian");
 _Static_assert(sizeof(chron_meta_t) == 4096, "meta is one page");
 _Static_assert(offsetof(chron_meta_t, segment_size) == 64, "meta layout");
 _Static_assert(offsetof(chron_meta_t, seg_epoch) == 128, "meta layout");
@@ -174,8 +176,24 @@ int chron_rec_check(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t s
 void chron_scan(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
                 uint64_t max_records, uint64_t stop_seq, chron_scan_t *out);
 
-/* Checksum of a record whose header and payload are in place. */
-uint32_t chron_rec_crc(const chron_rec_hdr_t *h, uint32_t commit, const void *payload,
-                       uint32_t len);
+/* Checksum of a record: CRC32C over the payload, then header bytes 8..31
+ * (seq, timestamp, type id and the zero reserved bytes), then the 4-byte
+ * commit value. Payload first, so the writer can checksum it while the
+ * timestamp is still being read. */
+static inline uint32_t chron_rec_crc_parts(const void *payload, uint32_t len, uint64_t seq,
+                                           int64_t ts, uint16_t type_id, uint32_t commit) {
+    uint32_t c = chron_crc_inline(~0u, payload, len);
+    c = chron_crc_u64(c, seq);
+    c = chron_crc_u64(c, (uint64_t)ts);
+    c = chron_crc_u64(c, type_id); /* bytes 24..31: type id, then 6 zero bytes */
+    return ~chron_crc_u32(c, commit);
+}
+
+/* The same checksum, of a record in place (reserved bytes included as read). */
+static inline uint32_t chron_rec_crc(const chron_rec_hdr_t *h, uint32_t commit, uint32_t len) {
+    uint32_t c = chron_crc_inline(~0u, h + 1, len);
+    c = chron_crc_inline(c, (const uint8_t *)h + 8, CHRON_REC_HDR - 8);
+    return ~chron_crc_u32(c, commit);
+}
 
 #endif

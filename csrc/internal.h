@@ -36,6 +36,9 @@ void chron_futex_wake_all(_Atomic uint32_t *addr);
 int chron_membarrier_register(void);
 /* Reader side: a full barrier in every registered writer process. */
 int chron_membarrier(void);
+/* Fault in [base, base+len) writable without changing its bytes, so the
+ * appending thread takes no page faults. <0 where unsupported. */
+int chron_prefault_write(void *base, uint64_t len);
 /* Reserve `size` bytes of disk for fd, so mapped writes never hit ENOSPC. */
 int chron_prealloc(int fd, uint64_t size);
 static inline void chron_cpu_relax(void) {
@@ -109,6 +112,8 @@ int chron_seg_map(chron_qdir_t *q, uint64_t index, int writable, chron_segmap_t 
  * into place, so readers never see a half-made segment). */
 int chron_seg_prepare(chron_qdir_t *q, uint64_t index, uint64_t size, chron_segmap_t *out);
 void chron_seg_unmap(chron_segmap_t *s);
+/* Fault in every page of a segment that is not in use yet (helper thread). */
+void chron_seg_prefault(chron_segmap_t *s);
 static inline chron_seg_hdr_t *chron_seg_hdr(const chron_segmap_t *s) {
     return (chron_seg_hdr_t *)s->base;
 }

@@ -25,6 +25,7 @@ int64_t chron_monotonic_ns(void) {
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <linux/membarrier.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 int chron_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns) {
@@ -51,6 +52,16 @@ int chron_membarrier_register(void) {
 
 int chron_membarrier(void) {
     return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -1;
+}
+
+int chron_prefault_write(void *base, uint64_t len) {
+#ifdef MADV_POPULATE_WRITE
+    return madvise(base, len, MADV_POPULATE_WRITE) == 0 ? 0 : -1;
+#else
+    (void)base;
+    (void)len;
+    return -1;
+#endif
 }
 
 int chron_prealloc(int fd, uint64_t size) {
@@ -85,6 +96,7 @@ void chron_futex_wake_all(_Atomic uint32_t *addr) {
 
 int chron_membarrier_register(void) { return -1; }
 int chron_membarrier(void) { return -1; }
+int chron_prefault_write(void *base, uint64_t len) { (void)base; (void)len; return -1; }
 
 int chron_prealloc(int fd, uint64_t size) {
     fstore_t fs = {F_ALLOCATECONTIG | F_ALLOCATEALL, F_PEOFPOSMODE, 0, (off_t)size, 0};
@@ -109,6 +121,7 @@ int chron_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_
 void chron_futex_wake_all(_Atomic uint32_t *addr) { (void)addr; }
 int chron_membarrier_register(void) { return -1; }
 int chron_membarrier(void) { return -1; }
+int chron_prefault_write(void *base, uint64_t len) { (void)base; (void)len; return -1; }
 
 int chron_prealloc(int fd, uint64_t size) {
     int rc = posix_fallocate(fd, 0, (off_t)size);

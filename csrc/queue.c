@@ -331,6 +331,13 @@ fail:
     return rc;
 }
 
+void chron_seg_prefault(chron_segmap_t *s) {
+    if (chron_prefault_write(s->base, s->size) == 0) return;
+    /* no MADV_POPULATE_WRITE: write a zero into each page. Safe only because
+     * nothing else writes an unactivated segment, and its data area is zero. */
+    for (uint64_t off = 4095; off < s->size; off += 4096) ((volatile uint8_t *)s->base)[off] = 0;
+}
+
 int chron_seg_prepare(chron_qdir_t *q, uint64_t index, uint64_t size, chron_segmap_t *out) {
     char name[40];
     chron_seg_name(index, name, sizeof name);

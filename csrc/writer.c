@@ -56,6 +56,8 @@ struct chron_writer {
     chron_segmap_t ready_seg;
     chron_segmap_t retired[MAX_RETIRED];
     int n_retired;
+    uint8_t *prefault_base; /* the active segment at open, for the thread to fault in */
+    uint64_t prefault_from, prefault_to;
 };
 
 static void *prep_main(void *arg) {
@@ -63,6 +65,9 @@ static void *prep_main(void *arg) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals belong to the user's threads */
+    /* fault in the rest of the active segment (content unchanged) */
+    uint64_t from = w->prefault_from & ~(uint64_t)4095;
+    if (from < w->prefault_to) chron_prefault_write(w->prefault_base + from, w->prefault_to - from);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->stop && w->want == NO_INDEX && w->n_retired == 0) pthread_cond_wait(&w->cv, &w->mu);
@@ -82,6 +87,7 @@ static void *prep_main(void *arg) {
         pthread_mutex_unlock(&w->mu);
         chron_segmap_t s = {.fd = -1};
         int rc = chron_seg_prepare(&w->q, idx, w->seg_size, &s);
+        if (rc == 0) chron_seg_prefault(&s);
         pthread_mutex_lock(&w->mu);
         w->preparing = 0;
         w->want = NO_INDEX;
@@ -175,17 +181,20 @@ static inline void wake_sleepers(chron_writer_t *w) {
 }
 
 /* Write one record at the current position (it fits) and publish it. */
-static inline uint64_t put(chron_writer_t *w, uint32_t type_id, const void *payload, uint32_t len) {
+static inline __attribute__((always_inline)) uint64_t put(chron_writer_t *w, uint32_t type_id,
+                                                          const void *payload, uint32_t len) {
     chron_rec_hdr_t *h = (chron_rec_hdr_t *)(w->base + w->pos);
     uint64_t seq = w->next_seq;
+    uint32_t commit = CHRON_COMMIT_MSG | len;
+    int64_t ts = chron_clock_now(&w->clock);
+    if (len) memcpy(h + 1, payload, len);
     h->seq = seq;
-    h->timestamp_ns = chron_clock_now(&w->clock);
+    h->timestamp_ns = ts;
     h->type_id = (uint16_t)type_id;
     h->reserved16 = 0;
     h->reserved32 = 0;
-    if (len) memcpy(h + 1, payload, len);
-    uint32_t commit = CHRON_COMMIT_MSG | len;
-    h->crc = chron_rec_crc(h, commit, h + 1, len);
+    /* from the source buffer and registers: no reload of what was just stored */
+    h->crc = chron_rec_crc_parts(payload, len, seq, ts, (uint16_t)type_id, commit);
     chron_store_release(&h->commit, commit); /* the one publishing store */
     w->pos += chron_rec_size(len);
     w->next_seq = seq + 1;
@@ -355,6 +364,9 @@ int chron_writer_open(const char *dir, const chron_writer_opts_t *opts, chron_wr
     w->fence = chron_membarrier_register() != 0;
     chron_clock_init(&w->clock);
 
+    w->prefault_base = w->base;
+    w->prefault_from = w->pos;
+    w->prefault_to = w->cur.size;
     if (pthread_mutex_init(&w->mu, NULL) == 0) {
         if (pthread_cond_init(&w->cv, NULL) == 0) {
             w->thread_ok = pthread_create(&w->thread, NULL, prep_main, w) == 0;
