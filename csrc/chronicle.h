@@ -199,6 +199,26 @@ uint64_t chron_reader_segment_size(const chron_reader_t *r);
 /* Close the reader and release every mapping. Accepts NULL. */
 void chron_reader_close(chron_reader_t *r);
 
+/* Step back over msg, the message the last chron_reader_next returned, so
+ * that the next read returns it again (a read that went one too far).
+ * CHRON_E_INVAL if msg is not that message. */
+int chron_reader_unread(chron_reader_t *r, const chron_msg_t *msg);
+
+/* chron_reader_wait split in three, for sleeping on a thread other than the
+ * reader's (event loops). The reader's thread calls wait_begin: 1 = a
+ * message is ready; 0 = registered as a waiter, *token filled, and it must
+ * call wait_end once. Between the two, any thread may call chron_reader_sleep
+ * with the token: it touches only the queue's shared futex word, so the
+ * reader's thread may keep using the reader meanwhile (not close it). It
+ * returns 0 when woken, when the queue changed since wait_begin or on
+ * timeout (<0 = no limit), CHRON_E_INTR on a signal: the caller re-checks.
+ * chron_reader_wake, from any thread, ends every such sleep on this queue
+ * in this process (it wakes other processes' sleepers too; they re-check). */
+int chron_reader_wait_begin(chron_reader_t *r, uint64_t *token);
+int chron_reader_sleep(chron_reader_t *r, uint64_t token, int64_t timeout_ns);
+void chron_reader_wait_end(chron_reader_t *r);
+void chron_reader_wake(chron_reader_t *r);
+
 /* ---- utilities ----------------------------------------------------------- */
 
 /* CRC32C (Castagnoli) of buf, continuing from crc (start with 0). */
@@ -210,6 +230,75 @@ int chron_name_valid(const char *name);
 /* 1 if a live publisher holds the queue at `dir` (its pid in *pid), 0 if
  * none, <0 on error. */
 int chron_writer_alive(const char *dir, int64_t *pid);
+
+/* ---- inspection (inspect.c): read-only walks for the operator tools ------ */
+
+/* Why chron_walk stopped. */
+#define CHRON_WALK_TAIL  0 /* an unpublished (zero) commit word: the live end */
+#define CHRON_WALK_EOS   1 /* the end-of-segment marker */
+#define CHRON_WALK_BAD   2 /* a record failing framing, seq or checksum */
+#define CHRON_WALK_FULL  3 /* the end of the bytes without a marker */
+#define CHRON_WALK_LIMIT 4 /* max_records reached */
+
+/* One valid record found by chron_walk. */
+typedef struct chron_rec_info {
+    uint64_t seq;
+    int64_t timestamp_ns;
+    uint64_t offset;   /* of the record header; the payload follows 32 bytes on */
+    uint32_t len;      /* payload length */
+    uint32_t type_id;
+} chron_rec_info_t;
+
+typedef struct chron_walk {
+    uint64_t pos;            /* offset where the walk stopped */
+    uint64_t next_seq;       /* seq expected at pos */
+    uint64_t count;          /* valid records passed */
+    int64_t first_ts, last_ts; /* of the first and last valid record; -1 if none */
+    int end;                 /* CHRON_WALK_* */
+    const char *why;         /* for CHRON_WALK_BAD: what failed (static) */
+} chron_walk_t;
+
+/* Walk the valid records of the segment bytes [base, base+size) from offset
+ * `pos`, expecting seq `seq`, at most max_records of them. If recs is not
+ * NULL it receives one entry per record (room for max_records). Never reads
+ * outside the range. Returns out->count. */
+uint64_t chron_walk(const void *base, uint64_t size, uint64_t pos, uint64_t seq,
+                    uint64_t max_records, chron_rec_info_t *recs, chron_walk_t *out);
+/* Offset just past the last nonzero byte of [from, to), or `from` if none. */
+uint64_t chron_nonzero_end(const void *base, uint64_t from, uint64_t to);
+/* Sleep as a subscriber does, without a named reader: until the commit word
+ * at `commit_word` (inside the caller's mapping of a segment; may be NULL) is
+ * nonzero, the publisher signals the queue, or timeout_ns passes. `meta` is a
+ * writable shared mapping of the queue's queue.meta. Returns 1 when something
+ * may have changed (re-check), 0 on timeout, CHRON_E_INTR on a signal. */
+int chron_tail_wait(void *meta, const void *commit_word, int64_t timeout_ns);
+
+/* ---- batches (batch.c) ---------------------------------------------------- */
+
+/* chron_append_many over payloads packed back to back from `base`:
+ * message i has lens[i] bytes; the lengths must add up to `total`. */
+int64_t chron_append_packed(chron_writer_t *w, int type_id, const void *base,
+                            const size_t *lens, size_t n, size_t total);
+
+/* With CHRON_READ_SKIP_OTHERS, chron_reader_read_fixed passes over
+ * (consumes) messages of other types instead of stopping before them. */
+#define CHRON_READ_SKIP_OTHERS 1u
+
+/* Read up to max messages of exactly record_size payload bytes, copying
+ * the payloads back to back into `records` (room for max * record_size
+ * bytes) and the seqs, timestamps and type ids into the arrays that are
+ * not NULL (room for max each). type_id >= 0 selects one type; -1 any.
+ * Stops when no message is ready, before seq end_seq (UINT64_MAX = no
+ * end), before a message of another type (unless skipped, see flags) and
+ * before a selected message of another size. Returns how many were stored
+ * (>= 0), or an error if nothing was: CHRON_E_INVAL when the next selected
+ * message has another size, or what chron_reader_next returned (e.g.
+ * CHRON_E_CORRUPT). Either way the reader stays before that message. Every
+ * record is read through chron_reader_next, checksum included. */
+int64_t chron_reader_read_fixed(chron_reader_t *r, int type_id, unsigned flags,
+                                size_t record_size, uint64_t end_seq, void *records,
+                                uint64_t *seqs, int64_t *timestamps, uint16_t *type_ids,
+                                size_t max);
 
 #ifdef __cplusplus
 }

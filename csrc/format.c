@@ -38,6 +38,9 @@ int chron_seg_hdr_check(const void *base, uint64_t size, const uint8_t *queue_id
         return *why = "segment size out of range", CHRON_E_CORRUPT;
     if (queue_id && memcmp(h->queue_id, queue_id, 16) != 0)
         return *why = "segment belongs to another queue", CHRON_E_CORRUPT;
+    uint64_t base_seq = chron_load_relaxed(&h->base_seq);
+    if (base_seq != CHRON_SEQ_UNSET && base_seq > CHRON_MAX_BASE_SEQ)
+        return *why = "base seq out of range", CHRON_E_CORRUPT;
     return 0;
 }
 

@@ -47,7 +47,9 @@ typedef struct chron_meta {
     _Atomic uint32_t notify;         /* 192 futex word: bumped to wake sleepers */
     uint8_t pad3[CHRON_CACHE_LINE - 4];
     _Atomic uint32_t waiters;        /* 256 readers asleep or about to sleep */
-    uint8_t pad4[CHRON_CACHE_LINE - 4];
+    uint32_t pad4a;
+    _Atomic int64_t sleep_beat;      /* 264 CLOCK_MONOTONIC of the last announcement */
+    uint8_t pad4[CHRON_CACHE_LINE - 16];
     _Atomic int64_t writer_pid;      /* 320 pid of the last publisher (informational) */
     _Atomic uint64_t writer_epoch;   /* 328 count of publisher opens */
     uint8_t pad5[4096 - 336];
@@ -55,6 +57,9 @@ typedef struct chron_meta {
 
 /* ---- NNNNNNNNNNNNNNNNNNNN.seg: segment_size bytes, preallocated ---- */
 #define CHRON_SEQ_UNSET UINT64_MAX
+/* Largest base seq a segment may carry: seqs stay far below INT64_MAX, so
+ * chron_append's int64 result is never mistaken for an error code. */
+#define CHRON_MAX_BASE_SEQ (1ull << 62)
 typedef struct chron_seg_hdr {
     uint32_t magic;          /* 0  CHRON_SEG_MAGIC */
     uint16_t version;        /* 4  CHRON_FORMAT_VERSION */
@@ -114,6 +119,7 @@ _Static_assert(offsetof(chron_meta_t, segment_size) == 64, "meta layout");
 _Static_assert(offsetof(chron_meta_t, seg_epoch) == 128, "meta layout");
 _Static_assert(offsetof(chron_meta_t, notify) == 192, "meta layout");
 _Static_assert(offsetof(chron_meta_t, waiters) == 256, "meta layout");
+_Static_assert(offsetof(chron_meta_t, sleep_beat) == 264, "meta layout");
 _Static_assert(offsetof(chron_meta_t, writer_pid) == 320, "meta layout");
 _Static_assert(sizeof(chron_seg_hdr_t) == 64, "segment header is 64 bytes");
 _Static_assert(offsetof(chron_seg_hdr_t, base_seq) == 56, "segment layout");

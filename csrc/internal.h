@@ -30,7 +30,8 @@ int64_t chron_monotonic_ns(void);
  * changed or timed out (callers re-check), CHRON_E_INTR on a signal. Works
  * between processes (shared futex / ulock). */
 int chron_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns);
-void chron_futex_wake_all(_Atomic uint32_t *addr);
+/* Wake every sleeper on addr; returns how many woke, or -1 if unknown. */
+int chron_futex_wake_all(_Atomic uint32_t *addr);
 /* Writer side: make chron_membarrier() in other processes fence this one.
  * 0 on success, <0 where unsupported (the writer then fences each append). */
 int chron_membarrier_register(void);
@@ -48,6 +49,22 @@ static inline void chron_cpu_relax(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
+/* ---- sleeping and waking on a queue (wait.c) ---- */
+/* A sleeper re-announces itself at least this often, so a count left behind
+ * by a process killed in its sleep can be recognised and cleared. */
+#define CHRON_SLEEP_SLICE_NS 100000000ll
+#define CHRON_SLEEP_UNFENCED (1ull << 32)
+/* Announce a sleeper (bump `waiters`, then a barrier in the writer). The
+ * caller must re-check for data after this and before sleeping; the token
+ * carries the notify value to sleep on. */
+uint64_t chron_sleep_announce(chron_meta_t *m);
+/* Sleep on the token until woken or timeout_ns (<0: one slice). 0 or CHRON_E_INTR. */
+int chron_sleep(chron_meta_t *m, uint64_t token, int64_t timeout_ns);
+/* Withdraw the announcement. */
+void chron_sleep_withdraw(chron_meta_t *m);
+/* Writer side: wake every sleeper; clears a leaked count (see wait.c). */
+void chron_wake_sleepers(chron_meta_t *m);
 
 /* ---- the writer's clock (clock.c) ---- */
 typedef struct chron_clock {

@@ -40,8 +40,9 @@ int chron_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_
     return 0; /* woken, value changed (EAGAIN) or timed out: caller re-checks */
 }
 
-void chron_futex_wake_all(_Atomic uint32_t *addr) {
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+int chron_futex_wake_all(_Atomic uint32_t *addr) {
+    long n = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+    return n < 0 ? -1 : (int)n;
 }
 
 int chron_membarrier_register(void) {
@@ -90,8 +91,10 @@ int chron_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_
     return 0;
 }
 
-void chron_futex_wake_all(_Atomic uint32_t *addr) {
-    __ulock_wake(UL_COMPARE_AND_WAIT_SHARED | ULF_WAKE_ALL, (void *)addr, 0);
+int chron_futex_wake_all(_Atomic uint32_t *addr) {
+    int rc = __ulock_wake(UL_COMPARE_AND_WAIT_SHARED | ULF_WAKE_ALL, (void *)addr, 0);
+    if (rc == 0) return 1; /* at least one */
+    return errno == ENOENT ? 0 : -1;
 }
 
 int chron_membarrier_register(void) { return -1; }
@@ -118,7 +121,10 @@ int chron_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_
     return 0;
 }
 
-void chron_futex_wake_all(_Atomic uint32_t *addr) { (void)addr; }
+int chron_futex_wake_all(_Atomic uint32_t *addr) {
+    (void)addr;
+    return -1; /* pollers need no wake; how many poll is unknown */
+}
 int chron_membarrier_register(void) { return -1; }
 int chron_membarrier(void) { return -1; }
 int chron_prefault_write(void *base, uint64_t len) { (void)base; (void)len; return -1; }

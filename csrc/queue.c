@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -263,6 +264,13 @@ int chron_seg_map(chron_qdir_t *q, uint64_t index, int writable, chron_segmap_t 
         close(fd);
         return chron_fail(CHRON_E_CORRUPT, path, 0, "segment file size %" PRIu64 " is not a valid segment size", size);
     }
+    /* a copied or restored segment may be sparse: reserve its blocks before
+     * writing through a mapping, so a full disk is an error here, not SIGBUS */
+    int prc = writable ? chron_prealloc(fd, size) : 0;
+    if (prc < 0) {
+        close(fd);
+        return chron_fail_errno(-prc, path, "cannot preallocate segment");
+    }
     void *b = mmap(NULL, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
     if (b == MAP_FAILED) {
         int e = errno;
@@ -313,6 +321,13 @@ static int seg_create(chron_qdir_t *q, uint64_t index, uint64_t size, chron_segm
     h->created_ns = chron_realtime_ns();
     h->header_crc = chron_crc32c(0, h, offsetof(chron_seg_hdr_t, header_crc));
     chron_store_relaxed(&h->base_seq, CHRON_SEQ_UNSET);
+    /* the header reaches the disk before the name does: after a power loss a
+     * segment with its final name always has a valid header */
+    if (fdatasync(fd) != 0) {
+        rc = chron_fail_errno(errno, path, "cannot sync segment header");
+        munmap(b, size);
+        goto fail;
+    }
     char final[CHRON_PATH_MAX];
     chron_qdir_file(q, name, final, sizeof final);
     if (renameat(q->dirfd, tmp, q->dirfd, name) != 0) {
@@ -344,8 +359,12 @@ int chron_seg_prepare(chron_qdir_t *q, uint64_t index, uint64_t size, chron_segm
     if (faccessat(q->dirfd, name, F_OK, 0) == 0) {
         if (chron_seg_map(q, index, 1, out) == 0) {
             if (chron_load_acquire(&chron_seg_hdr(out)->base_seq) == CHRON_SEQ_UNSET &&
-                out->size == size)
+                out->size == size) {
+                /* never written to, unless the file was damaged: stray bytes
+                 * must not read as records once it is activated */
+                chron_zero_range(out->base, CHRON_SEG_DATA_START, out->size);
                 return 0;
+            }
             chron_seg_unmap(out);
         }
         /* torn, foreign or stale: nothing in it was ever published, remake it */
@@ -358,7 +377,15 @@ int chron_lock_writer(chron_qdir_t *q, int *lock_fd) {
     char path[CHRON_PATH_MAX];
     int fd = chron_qdir_openat(q, CHRON_LOCK_FILE, O_RDWR | O_CREAT, path);
     if (fd < 0) return fd;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    /* chron_writer_alive() probes with a brief shared lock: a publisher
+     * opening at that instant retries for a few milliseconds */
+    for (int i = 0; !locked && errno == EWOULDBLOCK && i < 20; i++) {
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+        locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    }
+    if (!locked) {
         int e = errno;
         chron_lock_rec_t rec = {0};
         int64_t pid = -1;

@@ -77,6 +77,9 @@ static int list_active(chron_reader_t *r, seginfo_t **out, size_t *n) {
         chron_segmap_t s;
         rc = chron_seg_map(&r->q, idx[i], 0, &s);
         if (rc == -ENOENT) continue; /* retired while we listed */
+        /* a damaged segment after an intact one is left out, so the records
+         * on both sides stay readable; reading into it reports the damage */
+        if ((rc == CHRON_E_CORRUPT || rc == CHRON_E_VERSION) && k > 0) continue;
         if (rc < 0) {
             free(idx);
             free(v);
@@ -130,9 +133,15 @@ static int locate(chron_reader_t *r, uint64_t seq) {
         goto out;
     }
     if (seq != CHRON_SEQ_UNSET && sc.next_seq != seq) {
+        chron_seg_unmap(&s);
+        /* past a sealed segment whose successor was left out of the list:
+         * the seq lies in a damaged segment, report why it is unusable */
+        if (sc.end == CHRON_SCAN_EOS && (i + 1 == n || v[i + 1].index != v[i].index + 1)) {
+            if ((rc = chron_seg_map(&r->q, v[i].index + 1, 0, &s)) < 0 && rc != -ENOENT) goto out;
+            if (rc == 0) chron_seg_unmap(&s);
+        }
         rc = chron_fail(CHRON_E_RANGE, r->q.path, (int64_t)seq,
                         "seq %" PRIu64 " is beyond the end of the queue (next is %" PRIu64 ")", seq, sc.next_seq);
-        chron_seg_unmap(&s);
         goto out;
     }
     use_segment(r, &s, sc.pos, sc.next_seq);
@@ -244,29 +253,61 @@ int chron_reader_wait(chron_reader_t *r, int64_t timeout_ns) {
         } while (chron_monotonic_ns() < spin_end);
     }
     for (;;) {
-        chron_fetch_add_full(&r->meta->waiters, 1);
-        /* Pairs with the writer's load of `waiters` after its commit store:
-         * after this barrier either we see its record, or it sees us. */
-        int fenced = chron_membarrier() == 0;
-        uint32_t seen = chron_load_acquire(&r->meta->notify);
+        uint64_t token = chron_sleep_announce(r->meta);
         if (chron_reader_ready(r)) {
-            chron_fetch_sub_full(&r->meta->waiters, 1);
+            chron_sleep_withdraw(r->meta);
             return 1;
         }
         int64_t now = chron_monotonic_ns();
         if (now >= deadline) {
-            chron_fetch_sub_full(&r->meta->waiters, 1);
+            chron_sleep_withdraw(r->meta);
             return 0;
         }
-        int64_t slice = deadline - now;
-        /* without the barrier a wake-up can be missed: bound the sleep */
-        if (!fenced && slice > 1000000) slice = 1000000;
-        int rc = chron_futex_wait(&r->meta->notify, seen, timeout_ns < 0 && fenced ? -1 : slice);
-        chron_fetch_sub_full(&r->meta->waiters, 1);
+        int rc = chron_sleep(r->meta, token, deadline - now);
+        chron_sleep_withdraw(r->meta);
         if (chron_reader_ready(r)) return 1;
         if (rc == CHRON_E_INTR) return chron_fail(CHRON_E_INTR, r->q.path, -1, "wait interrupted by a signal");
         if (chron_monotonic_ns() >= deadline) return 0;
     }
+}
+
+/* The wait above, split for a sleeper on another thread (the asyncio
+ * binding): the owner announces itself and checks (begin), a helper thread
+ * sleeps touching only the shared futex word (sleep), the owner withdraws
+ * (end). Same Dekker pairing with the writer as chron_reader_wait. */
+int chron_reader_wait_begin(chron_reader_t *r, uint64_t *token) {
+    if (!r || !token) return chron_fail(CHRON_E_INVAL, "", -1, "NULL reader or token");
+    if (chron_reader_ready(r)) return 1;
+    *token = chron_sleep_announce(r->meta);
+    if (chron_reader_ready(r)) {
+        chron_sleep_withdraw(r->meta);
+        return 1;
+    }
+    return 0;
+}
+
+int chron_reader_sleep(chron_reader_t *r, uint64_t token, int64_t timeout_ns) {
+    if (!r) return chron_fail(CHRON_E_INVAL, "", -1, "NULL reader");
+    return chron_sleep(r->meta, token, timeout_ns);
+}
+
+void chron_reader_wait_end(chron_reader_t *r) {
+    if (r) chron_sleep_withdraw(r->meta);
+}
+
+void chron_reader_wake(chron_reader_t *r) {
+    if (r) chron_wake_sleepers(r->meta);
+}
+
+int chron_reader_unread(chron_reader_t *r, const chron_msg_t *msg) {
+    if (!r || !msg) return chron_fail(CHRON_E_INVAL, "", -1, "NULL reader or message");
+    if (!r->base || msg->segment != r->seg.index || msg->seq + 1 != r->next_seq ||
+        msg->offset < CHRON_SEG_DATA_START + CHRON_REC_HDR ||
+        msg->offset - CHRON_REC_HDR + chron_rec_size(msg->len) != r->pos)
+        return chron_fail(CHRON_E_INVAL, r->q.path, -1, "only the last message returned can be unread");
+    r->pos = msg->offset - CHRON_REC_HDR;
+    r->next_seq = msg->seq;
+    return 0;
 }
 
 int chron_reader_commit(chron_reader_t *r, int sync) {
@@ -311,9 +352,9 @@ static int resume(chron_reader_t *r, const chron_pos_slot_t *s) {
         int k = b != CHRON_SEQ_UNSET && b <= s->next_seq
                     ? chron_rec_check(seg.base, seg.size, s->offset, s->next_seq, &len, &why)
                     : -1;
-        /* a valid record with the right seq, or the end marker, or the
-         * unpublished tail right where we stopped */
-        if (k >= 0) {
+        /* a valid record with the right seq, or the end marker; an unpublished
+         * spot could be anywhere past the tail, so that case is located by scan */
+        if (k == 1 || k == 2) {
             r->seen_epoch = chron_load_acquire(&r->meta->seg_epoch);
             use_segment(r, &seg, s->offset, s->next_seq);
             return 1;

@@ -21,6 +21,41 @@ void chron_seg_activate(chron_qdir_t *q, chron_segmap_t *s, uint64_t base_seq) {
     chron_fetch_add_full(&q->meta->seg_epoch, 1);
 }
 
+static int bad_base(chron_qdir_t *q, uint64_t index, uint64_t base, const char *what, uint64_t seq) {
+    char name[40], path[CHRON_PATH_MAX];
+    chron_seg_name(index, name, sizeof name);
+    chron_qdir_file(q, name, path, sizeof path);
+    return chron_fail(CHRON_E_CORRUPT, path, 56, "segment starts at seq %" PRIu64 ", but %s seq %" PRIu64
+                      " (damaged header?)", base, what, seq);
+}
+
+/* A publisher that died mid-roll activated segment `index` but never sealed
+ * the one before it: seal it at its tail, or readers wait there forever.
+ * The segment before must end at `base`, where `index` starts: a damaged
+ * base seq would otherwise leave a gap or repeat seqs (CHRON_E_CORRUPT).
+ * A damaged record in the segment before is left for readers to report.
+ * Sets *wiped to the bytes wiped after the seal (a torn record). */
+static int seal_previous(chron_qdir_t *q, uint64_t index, uint64_t base, uint64_t *wiped) {
+    chron_segmap_t p;
+    *wiped = 0;
+    if (index == 0) return base == 0 ? 0 : bad_base(q, index, base, "the first segment starts at", 0);
+    if (chron_seg_map(q, index - 1, 1, &p) < 0) return 0; /* retired or unusable */
+    uint64_t b = chron_load_acquire(&chron_seg_hdr(&p)->base_seq);
+    chron_scan_t sc;
+    int rc = 0;
+    if (b != CHRON_SEQ_UNSET) {
+        chron_scan(p.base, p.size, CHRON_SEG_DATA_START, b, UINT64_MAX, UINT64_MAX, &sc);
+        if (sc.end != CHRON_SCAN_BAD && sc.next_seq != base) {
+            rc = bad_base(q, index, base, "the segment before ends at", sc.next_seq);
+        } else if (sc.end == CHRON_SCAN_EMPTY) {
+            *wiped = chron_zero_range(p.base, sc.pos + CHRON_REC_HDR, p.size);
+            chron_store_release(&((chron_rec_hdr_t *)(p.base + sc.pos))->commit, CHRON_COMMIT_EOS);
+        }
+    }
+    chron_seg_unmap(&p);
+    return rc;
+}
+
 int chron_recover(chron_qdir_t *q, uint64_t seg_size, chron_tail_t *tail, chron_segmap_t *seg) {
     uint64_t *idx = NULL;
     size_t n = 0;
@@ -62,6 +97,20 @@ int chron_recover(chron_qdir_t *q, uint64_t seg_size, chron_tail_t *tail, chron_
     chron_scan_t sc;
     chron_scan(seg->base, seg->size, CHRON_SEG_DATA_START, chron_load_relaxed(&hdr->base_seq),
                UINT64_MAX, UINT64_MAX, &sc);
+    uint64_t base = chron_load_relaxed(&hdr->base_seq), sealed_wiped = 0;
+    const chron_rec_hdr_t *first = (const chron_rec_hdr_t *)(seg->base + CHRON_SEG_DATA_START);
+    uint32_t len;
+    const char *why;
+    /* an intact first record with another seq: the base seq is damaged, and
+     * cutting the segment there would drop every record in it */
+    if (sc.count == 0 && sc.end == CHRON_SCAN_BAD && first->seq != base &&
+        chron_rec_check(seg->base, seg->size, CHRON_SEG_DATA_START, first->seq, &len, &why) == 1) {
+        rc = bad_base(q, seg->index, base, "its first record has", first->seq);
+        goto out;
+    }
+    /* a roll seals the old segment before the first append to the new one,
+     * so only an empty active segment can follow an unsealed one */
+    if (sc.count == 0 && (rc = seal_previous(q, seg->index, base, &sealed_wiped)) < 0) goto out;
     if (sc.end == CHRON_SCAN_EOS) {
         /* sealed: the writer died between sealing and its first append in the next */
         uint64_t next = seg->index + 1;
@@ -76,7 +125,7 @@ int chron_recover(chron_qdir_t *q, uint64_t seg_size, chron_tail_t *tail, chron_
     tail->segment = seg->index;
     tail->pos = sc.pos;
     tail->next_seq = sc.next_seq;
-    tail->dropped_bytes = chron_zero_range(seg->base, sc.pos, seg->size);
+    tail->dropped_bytes = sealed_wiped + chron_zero_range(seg->base, sc.pos, seg->size);
 out:
     free(idx);
     if (rc < 0) chron_seg_unmap(seg);

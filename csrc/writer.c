@@ -174,10 +174,8 @@ static inline void wake_sleepers(chron_writer_t *w) {
      * Its membarrier() makes our commit store visible before it checks, or
      * our load below see its bump; without membarrier we fence. */
     if (chron_unlikely(w->fence)) chron_fence_full();
-    if (chron_unlikely(chron_load_relaxed(&w->meta->waiters) != 0)) {
-        chron_fetch_add_full(&w->meta->notify, 1);
-        chron_futex_wake_all(&w->meta->notify);
-    }
+    else atomic_signal_fence(memory_order_seq_cst); /* keep the compiler from hoisting the load */
+    if (chron_unlikely(chron_load_relaxed(&w->meta->waiters) != 0)) chron_wake_sleepers(w->meta);
 }
 
 /* Write one record at the current position (it fits) and publish it. */
@@ -193,8 +191,10 @@ static inline __attribute__((always_inline)) uint64_t put(chron_writer_t *w, uin
     h->type_id = (uint16_t)type_id;
     h->reserved16 = 0;
     h->reserved32 = 0;
-    /* from the source buffer and registers: no reload of what was just stored */
-    h->crc = chron_rec_crc_parts(payload, len, seq, ts, (uint16_t)type_id, commit);
+    /* over the copy in the segment, so a caller that changes its buffer during
+     * the call cannot leave a record that fails its own checksum; the header
+     * fields come from registers */
+    h->crc = chron_rec_crc_parts(h + 1, len, seq, ts, (uint16_t)type_id, commit);
     chron_store_release(&h->commit, commit); /* the one publishing store */
     w->pos += chron_rec_size(len);
     w->next_seq = seq + 1;
@@ -234,8 +234,10 @@ int64_t chron_append_many(chron_writer_t *w, int type_id, const int *type_ids,
     uint64_t first = w->next_seq;
     for (size_t i = 0; i < n; i++) {
         int rc;
-        if (chron_unlikely(w->pos + chron_rec_size(lens[i]) > w->limit) && (rc = roll(w)) < 0)
-            return rc; /* an OS failure at a roll: items before i were written */
+        if (chron_unlikely(w->pos + chron_rec_size(lens[i]) > w->limit) && (rc = roll(w)) < 0) {
+            wake_sleepers(w); /* an OS failure at a roll: items before i were written */
+            return rc;
+        }
         put(w, (uint32_t)(type_ids ? type_ids[i] : type_id), payloads[i], (uint32_t)lens[i]);
     }
     wake_sleepers(w);
@@ -249,8 +251,10 @@ int64_t chron_append_rows(chron_writer_t *w, int type_id, const void *base, size
     uint64_t first = w->next_seq;
     const uint8_t *p = base;
     for (size_t i = 0; i < n; i++, p += stride) {
-        if (chron_unlikely(w->pos + chron_rec_size(stride) > w->limit) && (rc = roll(w)) < 0)
+        if (chron_unlikely(w->pos + chron_rec_size(stride) > w->limit) && (rc = roll(w)) < 0) {
+            wake_sleepers(w); /* rows before i were written */
             return rc;
+        }
         put(w, (uint32_t)type_id, p, (uint32_t)stride);
     }
     wake_sleepers(w);
@@ -357,6 +361,7 @@ int chron_writer_open(const char *dir, const chron_writer_opts_t *opts, chron_wr
     w->next_seq = tail.next_seq;
     w->dropped_bytes = tail.dropped_bytes;
     w->flushed_index = w->cur.index;
+    w->dir_dirty = 1; /* the queue's files may be new: the first flush syncs the directory */
     uint64_t a = chron_max_payload_for(w->cur.size), b = chron_max_payload_for(w->seg_size);
     w->max_payload = a < b ? a : b;
     chron_store_relaxed(&w->meta->writer_pid, (int64_t)getpid());
@@ -376,8 +381,7 @@ int chron_writer_open(const char *dir, const chron_writer_opts_t *opts, chron_wr
     }
     request_prepare(w, w->cur.index + 1);
     /* wake readers parked before this publisher existed */
-    chron_fetch_add_full(&w->meta->notify, 1);
-    chron_futex_wake_all(&w->meta->notify);
+    chron_wake_sleepers(w->meta);
     *out = w;
     return 0;
 fail:
