@@ -20,7 +20,7 @@ CORE_HDR := $(wildcard csrc/*.h) csrc/chronicle.cdef
 C_TESTS  := $(patsubst tests/c/%.c,$(BUILD)/san/%,$(filter-out tests/c/test_util.c,$(wildcard tests/c/test_*.c)))
 EXT_STAMP := chronicle/.ext-built
 
-.PHONY: all lib venv venv-all ext test test-c test-py demo bench bench-quick fuzz clean
+.PHONY: all lib venv venv-all ext test test-c test-py ensure-strace demo bench bench-quick bench-bin fuzz clean
 
 all: lib ext
 
@@ -45,6 +45,49 @@ $(BUILD)/san/libchronicle.a: $(CORE_SRC) $(CORE_HDR)
 
 $(BUILD)/san/test_%: tests/c/test_%.c tests/c/test_util.h $(BUILD)/san/libchronicle.a
 	$(CC) $(CFLAGS_SAN) -Icsrc -o $@ $< $(BUILD)/san/libchronicle.a
+
+# ---- fuzz target (fuzz/) -------------------------------------------------
+# `make fuzz FUZZ_SECONDS=60`: libFuzzer when clang has it (FUZZ_ENGINE=auto),
+# else the gcc standalone driver. The seed corpus is made from real appends.
+FUZZ_SECONDS ?= 60
+FUZZ_ENGINE  ?= auto
+FUZZ_SMOKE_RUNS ?= 2000
+CLANG  ?= clang
+FUZZ_CORPUS := $(BUILD)/fuzz/corpus
+
+$(BUILD)/fuzz/make_corpus: fuzz/make_corpus.c $(BUILD)/san/libchronicle.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SAN) -Icsrc -o $@ $< $(BUILD)/san/libchronicle.a
+
+$(BUILD)/fuzz/standalone: fuzz/standalone.c fuzz/fuzz_segment.c $(BUILD)/san/libchronicle.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_SAN) -Icsrc -o $@ fuzz/standalone.c fuzz/fuzz_segment.c $(BUILD)/san/libchronicle.a
+
+$(FUZZ_CORPUS)/.made: $(BUILD)/fuzz/make_corpus
+	rm -rf $(FUZZ_CORPUS)
+	$(BUILD)/fuzz/make_corpus $(FUZZ_CORPUS)
+	touch $@
+
+# the core compiled again by clang, with libFuzzer's coverage instrumentation
+$(BUILD)/fuzz/libfuzzer/fuzz_segment: fuzz/fuzz_segment.c $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(CSTD) -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all -pthread -Icsrc -o $@ fuzz/fuzz_segment.c $(CORE_SRC)
+
+fuzz: $(FUZZ_CORPUS)/.made $(BUILD)/fuzz/standalone
+	@engine=$(FUZZ_ENGINE); \
+	if [ $$engine = auto ]; then engine=standalone; \
+	  printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return (int)(d[0] & n); }\n' \
+	    | $(CLANG) -fsanitize=fuzzer -x c - -o $(BUILD)/fuzz/probe >/dev/null 2>&1 && engine=libfuzzer; \
+	fi; \
+	echo "fuzz: $$engine engine, $(FUZZ_SECONDS) s"; \
+	if [ $$engine = libfuzzer ]; then \
+	  $(MAKE) --no-print-directory $(BUILD)/fuzz/libfuzzer/fuzz_segment && mkdir -p $(BUILD)/fuzz/corpus-run && \
+	  $(BUILD)/fuzz/libfuzzer/fuzz_segment -max_total_time=$(FUZZ_SECONDS) -max_len=262144 \
+	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus-run $(FUZZ_CORPUS); \
+	else \
+	  $(BUILD)/fuzz/standalone -t $(FUZZ_SECONDS) -a $(BUILD)/fuzz/crash- $(FUZZ_CORPUS); \
+	fi
 
 # ---- Python environment ----------------------------------------------------
 $(VENV)/.base: pyproject.toml
@@ -72,20 +115,41 @@ ext: $(EXT_STAMP)
 # ---- tests ---------------------------------------------------------------
 test: test-c test-py
 
-test-c: $(C_TESTS)
-	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
+# exit status 77 = skipped; then a short, fixed-seed round of the fuzz target
+test-c: $(C_TESTS) $(BUILD)/fuzz/standalone $(FUZZ_CORPUS)/.made
+	@for t in $(C_TESTS); do echo "== $$t"; rc=0; $$t || rc=$$?; \
+	  if [ $$rc = 77 ]; then echo "   (skipped)"; elif [ $$rc != 0 ]; then exit $$rc; fi; done
+	$(BUILD)/fuzz/standalone -n $(FUZZ_SMOKE_RUNS) -t 20 -s 1 -a $(BUILD)/fuzz/crash- $(FUZZ_CORPUS)
 
-test-py: $(VENV)/.all $(EXT_STAMP)
+test-py: $(VENV)/.all $(EXT_STAMP) ensure-strace
 	$(VPY) -m pytest -q
+
+# tests/test_syscalls.py counts system calls with strace (skipped without it)
+ensure-strace:
+	@command -v strace >/dev/null 2>&1 || [ "$$(uname -s)" != Linux ] || \
+	  ( sudo=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace ) || \
+	  echo "note: strace could not be installed; tests/test_syscalls.py will be skipped"
 
 # ---- demo and benchmarks ---------------------------------------------------
 demo: $(EXT_STAMP)
 	$(VPY) examples/run_demo.py
 
-bench: $(VENV)/.all $(EXT_STAMP) lib
+# C benchmarks: one program per bench/c/*.c that has a main, linked against
+# the static library
+BENCH_SHARED := bench/c/util.c bench/c/hist.c
+BENCH_BIN := $(patsubst bench/c/%.c,$(BUILD)/bench/%,$(filter-out $(BENCH_SHARED),$(wildcard bench/c/*.c)))
+
+$(BUILD)/bench/%: bench/c/%.c $(BENCH_SHARED) $(wildcard bench/c/*.h) $(BUILD)/libchronicle.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O2 -pthread -Icsrc -Ibench/c -o $@ $< $(BENCH_SHARED) $(BUILD)/libchronicle.a -lm
+
+bench-bin: $(BENCH_BIN)
+
+bench: $(VENV)/.all $(EXT_STAMP) lib bench-bin
 	$(VPY) bench/run.py
 
-bench-quick: $(VENV)/.all $(EXT_STAMP) lib
+bench-quick: $(VENV)/.all $(EXT_STAMP) lib bench-bin
 	$(VPY) bench/run.py --quick
 
 clean:

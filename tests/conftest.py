@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Iterator, List
 
@@ -35,6 +37,27 @@ def spawn_python(code: str, *args: str, **popen_kwargs: object) -> subprocess.Po
     return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
         [sys.executable, "-c", textwrap.dedent(code), *args], **popen_kwargs
     )
+
+
+def read_line(proc: subprocess.Popen, timeout: float = 10.0) -> str:
+    """The next line a child wrote to its stdout pipe, without the newline.
+
+    Reads byte by byte from the raw pipe so that nothing is buffered past the
+    line; fails the test if no full line arrives within `timeout` seconds.
+    """
+    fd = proc.stdout.fileno()  # type: ignore[union-attr]
+    deadline = time.monotonic() + timeout
+    line = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            pytest.fail(f"no line from child {proc.pid} within {timeout} s (got {bytes(line)!r})")
+        byte = os.read(fd, 1)
+        if not byte:
+            pytest.fail(f"child {proc.pid} closed stdout (exit {proc.poll()}) after {bytes(line)!r}")
+        if byte == b"\n":
+            return line.decode()
+        line += byte
 
 
 @pytest.fixture
