@@ -288,7 +288,18 @@ int chron_reader_wait_begin(chron_reader_t *r, uint64_t *token) {
 
 int chron_reader_sleep(chron_reader_t *r, uint64_t token, int64_t timeout_ns) {
     if (!r) return chron_fail(CHRON_E_INVAL, "", -1, "NULL reader");
-    return chron_sleep(r->meta, token, timeout_ns);
+    int64_t deadline = timeout_ns < 0 ? INT64_MAX : chron_monotonic_ns() + timeout_ns;
+    for (;;) {
+        /* chron_sleep takes one slice at most; the announcement stays up
+         * across slices, so no append can slip between them unnoticed */
+        int64_t left = deadline == INT64_MAX ? -1 : deadline - chron_monotonic_ns();
+        if (deadline != INT64_MAX && left <= 0) return 0;
+        int rc = chron_sleep(r->meta, token, left);
+        if (rc != 0 || chron_load_acquire(&r->meta->notify) != (uint32_t)token) return rc;
+        if (token & CHRON_SLEEP_UNFENCED) return 0; /* the owner must re-check often */
+        /* still alive: the heartbeat keeps the writer from clearing the count */
+        atomic_store(&r->meta->sleep_beat, chron_monotonic_ns());
+    }
 }
 
 void chron_reader_wait_end(chron_reader_t *r) {
