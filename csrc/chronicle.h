@@ -96,6 +96,8 @@ typedef struct chron_msg {
 const char *chron_errmsg(void);
 /* Code of the last failure in this thread (0 if none). */
 int chron_errcode(void);
+/* Name of the core function where the last failure in this thread arose. */
+const char *chron_errfunc(void);
 /* Path involved in the last failure in this thread ("" if none). */
 const char *chron_errpath(void);
 /* Extra detail of the last failure: the holder's pid for CHRON_E_LOCKED,
@@ -208,10 +210,11 @@ int chron_reader_unread(chron_reader_t *r, const chron_msg_t *msg);
  * reader's (event loops). The reader's thread calls wait_begin: 1 = a
  * message is ready; 0 = registered as a waiter, *token filled, and it must
  * call wait_end once. Between the two, any thread may call chron_reader_sleep
- * with the token: it touches only the queue's shared futex word, so the
+ * with the token: it touches only the queue's shared metadata, so the
  * reader's thread may keep using the reader meanwhile (not close it). It
  * returns 0 when woken, when the queue changed since wait_begin or on
  * timeout (<0 = no limit), CHRON_E_INTR on a signal: the caller re-checks.
+ * Without membarrier it returns within 1 ms, as the owner must re-check.
  * chron_reader_wake, from any thread, ends every such sleep on this queue
  * in this process (it wakes other processes' sleepers too; they re-check). */
 int chron_reader_wait_begin(chron_reader_t *r, uint64_t *token);

@@ -1,6 +1,6 @@
 /*
  * error.c — the last failure of each thread: code, message, path, detail.
- * Set through chron_fail() so every message says where it came from.
+ * Set through chron_fail(), which also records the failing function.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +15,7 @@ static _Thread_local int err_code;
 static _Thread_local char err_msg[512];
 static _Thread_local char err_path[CHRON_PATH_MAX];
 static _Thread_local int64_t err_detail = -1;
+static _Thread_local char err_func[64]; /* where it failed, for debugging */
 
 int chron_fail_at(const char *func, int code, const char *path, int64_t detail,
                   const char *fmt, ...) {
@@ -26,10 +27,11 @@ int chron_fail_at(const char *func, int code, const char *path, int64_t detail,
     err_code = code;
     err_detail = detail;
     snprintf(err_path, sizeof err_path, "%s", path ? path : "");
+    snprintf(err_func, sizeof err_func, "%s", func);
     if (path && *path)
-        snprintf(err_msg, sizeof err_msg, "%s: %s (in %s)", path, what, func);
+        snprintf(err_msg, sizeof err_msg, "%s: %s", path, what);
     else
-        snprintf(err_msg, sizeof err_msg, "%s (in %s)", what, func);
+        snprintf(err_msg, sizeof err_msg, "%s", what);
     return code;
 }
 
@@ -40,6 +42,7 @@ int chron_fail_errno_at(const char *func, int err, const char *path, const char 
 const char *chron_errmsg(void) { return err_msg; }
 int chron_errcode(void) { return err_code; }
 const char *chron_errpath(void) { return err_path; }
+const char *chron_errfunc(void) { return err_func; }
 int64_t chron_errdetail(void) { return err_detail; }
 
 const char *chron_strerror(int code) {

@@ -82,7 +82,7 @@ int chron_tail_wait(void *meta, const void *commit_word, int64_t timeout_ns) {
     const _Atomic uint32_t *word = commit_word;
     if (word && chron_load_acquire(word) != 0) return 1;
     if (timeout_ns <= 0) return 0;
-    /* the reader's protocol (wait.c): announce, barrier, re-check, sleep */
+    /* the subscribers' protocol (wait.c): announce, re-check, sleep, withdraw */
     uint64_t token = chron_sleep_announce(m);
     if (word && chron_load_acquire(word) != 0) {
         chron_sleep_withdraw(m);

@@ -39,8 +39,10 @@ int chron_pos_best(const chron_pos_file_t *f, chron_pos_slot_t *out) {
 int chron_pos_open(chron_qdir_t *q, const char *name, chron_posfile_t *p) {
     memset(p, 0, sizeof *p);
     p->fd = -1;
-    if (mkdirat(q->dirfd, CHRON_READERS_DIR, q->file_mode | ((q->file_mode & 0444) >> 2)) != 0 &&
-        errno != EEXIST) {
+    uint32_t dmode = q->file_mode | ((q->file_mode & 0444) >> 2);
+    if (mkdirat(q->dirfd, CHRON_READERS_DIR, dmode) == 0) {
+        (void)fchmodat(q->dirfd, CHRON_READERS_DIR, dmode, 0); /* whatever the umask */
+    } else if (errno != EEXIST) {
         char dpath[CHRON_PATH_MAX];
         chron_qdir_file(q, CHRON_READERS_DIR, dpath, sizeof dpath);
         return chron_fail_errno(errno, dpath, "cannot create readers directory");

@@ -69,7 +69,9 @@ static int make_dirs(const char *path, uint32_t mode) {
         if (buf[i] != '/' && buf[i] != '\0') continue;
         char saved = buf[i];
         buf[i] = '\0';
-        if (mkdir(buf, mode) != 0 && errno != EEXIST) {
+        if (mkdir(buf, mode) == 0) {
+            (void)chmod(buf, mode); /* exactly the mode asked for, whatever the umask */
+        } else if (errno != EEXIST) {
             int e = errno;
             return chron_fail_errno(e, buf, "cannot create directory");
         }
