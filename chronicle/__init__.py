@@ -17,6 +17,7 @@ from .errors import (
     SegmentRetiredError,
     SeqRangeError,
 )
+from .frames import RecordBatch, read_frame
 from .queue import Message, Publisher, Queue, Subscriber
 
 __version__ = "0.1.0"
@@ -26,6 +27,8 @@ __all__ = [
     "Publisher",
     "Subscriber",
     "Message",
+    "RecordBatch",
+    "read_frame",
     "ChronicleError",
     "ClosedError",
     "CorruptQueueError",
