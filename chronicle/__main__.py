@@ -1,0 +1,5 @@
+"""``python -m chronicle``: the chronicle command."""
+from .cli import main
+
+if __name__ == "__main__":
+    main()
