@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, List, 
 
 from ._binding import PathLike, encode_path, ffi, lib, raise_error
 from .errors import ClosedError, RecoveryWarning
+from .retention_runner import RetentionRunner
 
 if TYPE_CHECKING:
     from .frames import RecordBatch
@@ -133,9 +134,17 @@ class Publisher(_Handle):
 
     _kind = "publisher"
 
-    def __init__(self, path: PathLike, segment_size: Optional[int], file_mode: Optional[int]) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        segment_size: Optional[int],
+        file_mode: Optional[int],
+        retention: Optional["RetentionPolicy"] = None,
+        retention_interval: float = 1.0,
+    ) -> None:
         super().__init__(path)
         raw = encode_path(path)
+        self._retention: Optional[RetentionRunner] = None
         opts = ffi.new("chron_writer_opts_t *")
         if segment_size is not None:
             if not isinstance(segment_size, int) or isinstance(segment_size, bool):
@@ -158,8 +167,13 @@ class Publisher(_Handle):
                 RecoveryWarning,
                 stacklevel=3,
             )
+        if retention is not None:
+            self._retention = RetentionRunner(self._path, retention, retention_interval)
 
     def _release(self, h: Any) -> None:
+        runner, self._retention = self._retention, None
+        if runner is not None:
+            runner.stop()
         lib.chron_writer_close(h)
 
     def append(self, type_id: int, payload: Any) -> int:
@@ -574,7 +588,12 @@ class Queue:
 
     @staticmethod
     def open_publisher(
-        path: PathLike, *, segment_size: Optional[int] = None, file_mode: Optional[int] = None
+        path: PathLike,
+        *,
+        segment_size: Optional[int] = None,
+        file_mode: Optional[int] = None,
+        retention: Optional["RetentionPolicy"] = None,
+        retention_interval: float = 1.0,
     ) -> Publisher:
         """Open the single publisher of the queue at ``path``, creating it if absent.
 
@@ -582,8 +601,11 @@ class Queue:
         multiple of 4096, at least 64 KiB). ``file_mode`` is the mode of created
         files (default 0o600). A second live publisher raises
         :class:`~chronicle.errors.QueueLockedError` with the holder's pid.
+        ``retention`` (a :class:`chronicle.tools.retention.RetentionPolicy`)
+        is applied every ``retention_interval`` seconds by a background
+        thread while the publisher is open, never on the append path.
         """
-        return Publisher(path, segment_size, file_mode)
+        return Publisher(path, segment_size, file_mode, retention, retention_interval)
 
     @staticmethod
     def open_subscriber(
