@@ -1,0 +1,1 @@
+"""Chronicle's benchmarks (``make bench``; see docs/PERFORMANCE.md)."""
