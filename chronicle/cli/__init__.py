@@ -12,6 +12,7 @@ import click
 
 from .. import __version__
 from .archive import archive_cmd
+from .bridge import bridge_cmd
 from .common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PipeClosed, error_text, exit_code_for
 from .export import export_cmd
 from .inspect import inspect_cmd
@@ -38,7 +39,7 @@ def cli() -> None:
 
 for _cmd in (
     inspect_cmd, tail_cmd, readers_cmd, verify_cmd, repair_cmd, retain_cmd, export_cmd, stats_cmd, archive_cmd,
-    restore_cmd,
+    restore_cmd, bridge_cmd,
 ):
     cli.add_command(_cmd)
 

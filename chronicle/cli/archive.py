@@ -13,12 +13,11 @@ import click
 
 from ..archive.archiver import DEFAULT_LEVEL, Archiver, PassResult, SegmentReport
 from ..archive.guard import normalize_url, unlink_archive
-from ..archive.store import ArchiveUnreachableError, Retry, StopRequested
+from ..archive.store import Retry, StopRequested
 from ..archive.verify import ArchiveVerifier
 from ..tools.view import QueueView
 from .common import (
-    EXIT_OK, EXIT_PROBLEMS, EXIT_UNAVAILABLE, command, emit_json, error_text, fmt_size, json_option, progress,
-    queue_argument,
+    EXIT_OK, EXIT_PROBLEMS, command, emit_json, fmt_size, json_option, progress, queue_argument,
 )
 
 _PENDING_POLL_S = 0.05  # a roll's end marker follows its activation within microseconds
@@ -61,6 +60,9 @@ def archive_cmd(
     retry = Retry(give_up_after=None if follow else retry_for, report=report, stop=stop if follow else None)
     started = time.monotonic()
     total = PassResult()
+    url = normalize_url(to)
+    # a sidecar stops cleanly on SIGTERM or Ctrl-C, even while it starts or waits to retry
+    old = {s: signal.signal(s, stop.handler) for s in (signal.SIGTERM, signal.SIGINT)} if follow else {}
     try:
         with Archiver(queue, to, level=level, retry=retry, note=report) as archiver:
             if follow:
@@ -71,19 +73,23 @@ def archive_cmd(
                 with progress(raw, "archiving", not as_json) as tick:
                     show = None if as_json or tick is not None else _line(as_json)
                     archiver.archive(todo, total, tick, on_segment=show)
-            url = archiver.url
-    except ArchiveUnreachableError as e:
-        click.echo(f"chronicle archive: error: {error_text(e)}", err=True)
-        return EXIT_UNAVAILABLE
+    except StopRequested:
+        pass
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     summary = _summary(queue, url, level, total, time.monotonic() - started)
     if as_json:
         click.echo(json.dumps(summary)) if follow else emit_json(summary)
     else:
+        done = (
+            f"archived {len(total.archived)} segment(s), {fmt_size(summary['raw_bytes'])} -> "
+            f"{fmt_size(summary['compressed_bytes'])} ({summary['ratio']:.1f}x)"
+            if total.archived else "nothing new to archive"
+        )
         click.echo(
-            f"{url}: archived {len(total.archived)} segment(s), {fmt_size(summary['raw_bytes'])} -> "
-            f"{fmt_size(summary['compressed_bytes'])} ({summary['ratio']:.1f}x); "
-            f"{total.already} already archived"
-            + (f"; {len(total.rewritten)} written again" if total.rewritten else "")
+            f"{url}: {done}; {total.already} already archived"
+            + (f"; {len(total.rewritten)} found incomplete and written again" if total.rewritten else "")
         )
     return EXIT_OK
 
@@ -106,29 +112,21 @@ class _StopFlag:
 def _follow(
     archiver: Archiver, stop: _StopFlag, every: float, as_json: bool, total: PassResult, report: Any
 ) -> None:
-    old = {s: signal.signal(s, stop.handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    """Archive each segment as it seals until `stop`; adds to `total`."""
     show = _line(as_json)
     report(f"archiving {archiver.view.path} to {archiver.url} as segments seal (SIGTERM or Ctrl-C stops)")
-    try:
-        pending_wait = _PENDING_POLL_S
-        while not stop():
-            epoch = archiver.seg_epoch()
-            result = archiver.run_pass(stop=stop, on_segment=show)
-            total.archived += result.archived
-            total.already += result.already
-            total.rewritten += result.rewritten
-            total.pending = result.pending
-            if result.pending:  # a segment between activation and its end marker
-                archiver.wait_for_roll(epoch, pending_wait, stop)
-                pending_wait = min(pending_wait * 2, every)
-            else:
-                pending_wait = _PENDING_POLL_S
-                archiver.wait_for_roll(epoch, every, stop)
-    except StopRequested:
-        pass
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    pending_wait = _PENDING_POLL_S
+    while not stop():
+        epoch = archiver.seg_epoch()
+        total.pending = []
+        todo, _ = archiver.plan(total)
+        archiver.archive(todo, total, stop=stop, on_segment=show)
+        if total.pending:  # a segment between activation and its end marker
+            archiver.wait_for_roll(epoch, pending_wait, stop)
+            pending_wait = min(pending_wait * 2, every)
+        else:
+            pending_wait = _PENDING_POLL_S
+            archiver.wait_for_roll(epoch, every, stop)
 
 
 def _line(as_json: bool) -> Any:

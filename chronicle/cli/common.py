@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, TypeVar
 
 import click
 
+from ..archive.store import ArchiveStoreError
 from ..errors import ChronicleError, CorruptQueueError, QueueLockedError, SegmentRetiredError, SeqRangeError
 from ..tools.errors import BadArgumentError, MissingExtraError, NotAQueueError
 from ..tools.view import ProgressFn
@@ -37,7 +38,7 @@ class PipeClosed(Exception):
 def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, MissingExtraError):
         return EXIT_MISSING_EXTRA
-    if isinstance(exc, NotAQueueError):
+    if isinstance(exc, (NotAQueueError, ArchiveStoreError)):  # ArchiveStoreError: S3 refused or unreachable
         return EXIT_UNAVAILABLE
     if isinstance(exc, QueueLockedError):
         return EXIT_REFUSED
