@@ -328,6 +328,8 @@ class Subscriber(_Handle):
         self._h = out[0]
         self._name = name
         self._msg = ffi.new("chron_msg_t *")
+        self._msg_buf = ffi.buffer(self._msg)
+        self._unpack_msg = _MSG_LAYOUT.unpack_from
         self._seg = -1
         self._view: Optional[memoryview] = None
         self._next = lib.chron_reader_next
@@ -402,15 +404,15 @@ class Subscriber(_Handle):
         Raises :class:`~chronicle.errors.CorruptQueueError` for a record whose
         framing or checksum fails (it is never returned).
         """
-        m = self._msg
         try:
-            rc = self._next(self._h, m)
+            rc = self._next(self._h, self._msg)
         except TypeError:  # the handle is None: closed
             raise self._closed_error() from None
         if rc == 1:
-            view = self._view if m.segment == self._seg else self._map_segment(m.segment)
-            off = m.offset
-            return Message(m.seq, m.type_id, m.timestamp_ns, view[off : off + m.len])  # type: ignore[index]
+            # one C-level unpack of the message struct instead of six cffi reads
+            seq, ts, _ptr, length, type_id, seg, off = self._unpack_msg(self._msg_buf)
+            view = self._view if seg == self._seg else self._map_segment(seg)
+            return Message(seq, type_id, ts, view[off : off + length])  # type: ignore[index]
         if rc == 0:
             return None
         if self._h is None:

@@ -46,10 +46,9 @@ typedef struct chron_meta {
     uint8_t pad2[CHRON_CACHE_LINE - 8];
     _Atomic uint32_t notify;         /* 192 futex word: bumped to wake sleepers */
     uint8_t pad3[CHRON_CACHE_LINE - 4];
-    _Atomic uint32_t waiters;        /* 256 readers asleep or about to sleep */
-    uint32_t pad4a;
-    _Atomic int64_t sleep_beat;      /* 264 CLOCK_MONOTONIC of the last announcement */
-    uint8_t pad4[CHRON_CACHE_LINE - 16];
+    _Atomic uint32_t waiters;        /* 256 readers asleep or about to sleep (a hint) */
+    _Atomic uint32_t wake_pending;   /* 260 1: a sleeper announced itself since the last wake */
+    uint8_t pad4[CHRON_CACHE_LINE - 8];
     _Atomic int64_t writer_pid;      /* 320 pid of the last publisher (informational) */
     _Atomic uint64_t writer_epoch;   /* 328 count of publisher opens */
     uint8_t pad5[4096 - 336];
@@ -119,7 +118,7 @@ _Static_assert(offsetof(chron_meta_t, segment_size) == 64, "meta layout");
 _Static_assert(offsetof(chron_meta_t, seg_epoch) == 128, "meta layout");
 _Static_assert(offsetof(chron_meta_t, notify) == 192, "meta layout");
 _Static_assert(offsetof(chron_meta_t, waiters) == 256, "meta layout");
-_Static_assert(offsetof(chron_meta_t, sleep_beat) == 264, "meta layout");
+_Static_assert(offsetof(chron_meta_t, wake_pending) == 260, "meta layout");
 _Static_assert(offsetof(chron_meta_t, writer_pid) == 320, "meta layout");
 _Static_assert(sizeof(chron_seg_hdr_t) == 64, "segment header is 64 bytes");
 _Static_assert(offsetof(chron_seg_hdr_t, base_seq) == 56, "segment layout");

@@ -51,20 +51,21 @@ static inline void chron_cpu_relax(void) {
 }
 
 /* ---- sleeping and waking on a queue (wait.c) ---- */
-/* A sleeper re-announces itself at least this often, so a count left behind
- * by a process killed in its sleep can be recognised and cleared. */
+/* The longest a sleeper sleeps before it looks again by itself. */
 #define CHRON_SLEEP_SLICE_NS 100000000ll
 #define CHRON_SLEEP_UNFENCED (1ull << 32)
-/* Announce a sleeper (bump `waiters`, then a barrier in the writer). The
- * caller must re-check for data after this and before sleeping; the token
- * carries the notify value to sleep on. */
+/* Announce a sleeper (read notify, raise wake_pending, then a barrier in the
+ * writer). The caller must re-check for data after this and before sleeping;
+ * the token carries the notify value to sleep on. */
 uint64_t chron_sleep_announce(chron_meta_t *m);
 /* Sleep on the token until woken or timeout_ns (<0: one slice). 0 or CHRON_E_INTR. */
 int chron_sleep(chron_meta_t *m, uint64_t token, int64_t timeout_ns);
-/* Withdraw the announcement. */
+/* Withdraw the announcement from the `waiters` hint. */
 void chron_sleep_withdraw(chron_meta_t *m);
-/* Writer side: wake every sleeper; clears a leaked count (see wait.c). */
-void chron_wake_sleepers(chron_meta_t *m);
+/* Writer side, after publishing: wake the sleepers if one announced itself. */
+void chron_wake_pending(chron_meta_t *m);
+/* Wake every sleeper unconditionally (a new publisher, a closing waiter). */
+void chron_wake_all(chron_meta_t *m);
 
 /* ---- the writer's clock (clock.c) ---- */
 typedef struct chron_clock {

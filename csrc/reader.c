@@ -297,8 +297,6 @@ int chron_reader_sleep(chron_reader_t *r, uint64_t token, int64_t timeout_ns) {
         int rc = chron_sleep(r->meta, token, left);
         if (rc != 0 || chron_load_acquire(&r->meta->notify) != (uint32_t)token) return rc;
         if (token & CHRON_SLEEP_UNFENCED) return 0; /* the owner must re-check often */
-        /* still alive: the heartbeat keeps the writer from clearing the count */
-        atomic_store(&r->meta->sleep_beat, chron_monotonic_ns());
     }
 }
 
@@ -307,7 +305,7 @@ void chron_reader_wait_end(chron_reader_t *r) {
 }
 
 void chron_reader_wake(chron_reader_t *r) {
-    if (r) chron_wake_sleepers(r->meta);
+    if (r) chron_wake_all(r->meta);
 }
 
 int chron_reader_unread(chron_reader_t *r, const chron_msg_t *msg) {

@@ -71,50 +71,53 @@ static void *prep_main(void *arg) {
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->stop && w->want == NO_INDEX && w->n_retired == 0) pthread_cond_wait(&w->cv, &w->mu);
-        if (w->n_retired) {
-            chron_segmap_t old[MAX_RETIRED];
-            int n = w->n_retired;
-            memcpy(old, w->retired, (size_t)n * sizeof old[0]);
-            w->n_retired = 0;
+        if (w->stop) break;
+        if (w->want != NO_INDEX) { /* the appender may be about to need it: first */
+            uint64_t idx = w->want;
+            w->preparing = 1;
             pthread_mutex_unlock(&w->mu);
-            for (int i = 0; i < n; i++) chron_seg_unmap(&old[i]);
+            chron_segmap_t s = {.fd = -1};
+            int rc = chron_seg_prepare(&w->q, idx, w->seg_size, &s);
+            if (rc == 0) chron_seg_prefault(&s);
             pthread_mutex_lock(&w->mu);
+            w->preparing = 0;
+            w->want = NO_INDEX;
+            w->ready = 1;
+            w->ready_rc = rc;
+            w->ready_seg = s;
+            pthread_cond_broadcast(&w->cv);
             continue;
         }
-        if (w->stop) break;
-        uint64_t idx = w->want;
-        w->preparing = 1;
+        chron_segmap_t old[MAX_RETIRED];
+        int n = w->n_retired;
+        memcpy(old, w->retired, (size_t)n * sizeof old[0]);
+        w->n_retired = 0;
         pthread_mutex_unlock(&w->mu);
-        chron_segmap_t s = {.fd = -1};
-        int rc = chron_seg_prepare(&w->q, idx, w->seg_size, &s);
-        if (rc == 0) chron_seg_prefault(&s);
+        for (int i = 0; i < n; i++) chron_seg_unmap(&old[i]);
         pthread_mutex_lock(&w->mu);
-        w->preparing = 0;
-        w->want = NO_INDEX;
-        w->ready = 1;
-        w->ready_rc = rc;
-        w->ready_seg = s;
-        pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
-/* Hand a mapping to the helper thread to unmap (or unmap it here). */
-static void retire(chron_writer_t *w, chron_segmap_t *s) {
-    if (w->thread_ok) {
-        pthread_mutex_lock(&w->mu);
-        if (w->n_retired < MAX_RETIRED) {
-            w->retired[w->n_retired++] = *s;
-            pthread_cond_signal(&w->cv);
-            pthread_mutex_unlock(&w->mu);
-            s->base = NULL;
-            s->fd = -1;
-            return;
-        }
-        pthread_mutex_unlock(&w->mu);
+/* After a roll, in one critical section: give the old mapping to the helper
+ * thread to unmap and ask it to prepare segment `next`. Without the thread
+ * (it could not be started) the mapping is unmapped here and the next
+ * segment is prepared at the next roll. */
+static void handoff(chron_writer_t *w, chron_segmap_t *old, uint64_t next) {
+    if (!w->thread_ok) {
+        chron_seg_unmap(old);
+        return;
     }
-    chron_seg_unmap(s);
+    pthread_mutex_lock(&w->mu);
+    int queued = w->n_retired < MAX_RETIRED;
+    if (queued) w->retired[w->n_retired++] = *old;
+    if (!w->preparing && !w->ready) w->want = next;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (!queued) chron_seg_unmap(old);
+    old->base = NULL;
+    old->fd = -1;
 }
 
 static void request_prepare(chron_writer_t *w, uint64_t index) {
@@ -131,7 +134,8 @@ static void request_prepare(chron_writer_t *w, uint64_t index) {
 static int take_prepared(chron_writer_t *w, uint64_t index, chron_segmap_t *out) {
     if (w->thread_ok) {
         pthread_mutex_lock(&w->mu);
-        while (w->preparing) pthread_cond_wait(&w->cv, &w->mu);
+        /* in progress or queued for the helper: wait rather than race it */
+        while (w->preparing || w->want == index) pthread_cond_wait(&w->cv, &w->mu);
         w->want = NO_INDEX;
         int have = w->ready && w->ready_rc == 0 && w->ready_seg.index == index;
         chron_segmap_t s = w->ready_seg;
@@ -159,23 +163,23 @@ static int roll(chron_writer_t *w) {
     chron_seg_activate(&w->q, &next, w->next_seq);
     chron_rec_hdr_t *eos = (chron_rec_hdr_t *)(w->base + w->pos);
     chron_store_release(&eos->commit, CHRON_COMMIT_EOS);
-    retire(w, &w->cur);
+    chron_segmap_t old = w->cur;
     w->cur = next;
     w->base = next.base;
     w->pos = CHRON_SEG_DATA_START;
     w->limit = next.size - CHRON_REC_HDR;
     w->dir_dirty = 1;
-    request_prepare(w, next.index + 1);
+    handoff(w, &old, next.index + 1);
     return 0;
 }
 
 static inline void wake_sleepers(chron_writer_t *w) {
-    /* Dekker with the reader: it bumps `waiters`, then checks for a record.
+    /* Dekker with the reader: it raises `wake_pending`, then checks for a record.
      * Its membarrier() makes our commit store visible before it checks, or
      * our load below see its bump; without membarrier we fence. */
     if (chron_unlikely(w->fence)) chron_fence_full();
     else atomic_signal_fence(memory_order_seq_cst); /* keep the compiler from hoisting the load */
-    if (chron_unlikely(chron_load_relaxed(&w->meta->waiters) != 0)) chron_wake_sleepers(w->meta);
+    if (chron_unlikely(chron_load_relaxed(&w->meta->wake_pending) != 0)) chron_wake_pending(w->meta);
 }
 
 /* Write one record at the current position (it fits) and publish it. */
@@ -381,7 +385,7 @@ int chron_writer_open(const char *dir, const chron_writer_opts_t *opts, chron_wr
     }
     request_prepare(w, w->cur.index + 1);
     /* wake readers parked before this publisher existed */
-    chron_wake_sleepers(w->meta);
+    chron_wake_all(w->meta);
     *out = w;
     return 0;
 fail:
