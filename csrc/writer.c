@@ -217,14 +217,28 @@ static int check_one(chron_writer_t *w, int type_id, const void *payload, size_t
     return 0;
 }
 
-int64_t chron_append(chron_writer_t *w, int type_id, const void *payload, size_t len) {
-    if (chron_unlikely(!w)) return chron_fail(CHRON_E_INVAL, "", -1, "NULL writer");
+/* Everything but the common case, out of line so the fast path stays small:
+ * a bad argument (reported), or a record that needs a roll first. */
+static __attribute__((noinline, cold)) int64_t append_slow(chron_writer_t *w, int type_id,
+                                                           const void *payload, size_t len) {
+    if (!w) return chron_fail(CHRON_E_INVAL, "", -1, "NULL writer");
     int rc = check_one(w, type_id, payload, len);
-    if (chron_unlikely(rc < 0)) return rc;
-    if (chron_unlikely(w->pos + chron_rec_size(len) > w->limit) && (rc = roll(w)) < 0) return rc;
+    if (rc < 0) return rc;
+    if (w->pos + chron_rec_size(len) > w->limit && (rc = roll(w)) < 0) return rc;
     uint64_t seq = put(w, (uint32_t)type_id, payload, (uint32_t)len);
     wake_sleepers(w);
     return (int64_t)seq;
+}
+
+int64_t chron_append(chron_writer_t *w, int type_id, const void *payload, size_t len) {
+    /* one combined test for the common case: valid arguments, room left */
+    if (chron_likely(w && (unsigned)type_id <= 0xFFFFu && len <= w->max_payload && (payload || !len) &&
+                     w->pos + chron_rec_size(len) <= w->limit)) {
+        uint64_t seq = put(w, (uint32_t)type_id, payload, (uint32_t)len);
+        wake_sleepers(w);
+        return (int64_t)seq;
+    }
+    return append_slow(w, type_id, payload, len);
 }
 
 int64_t chron_append_many(chron_writer_t *w, int type_id, const int *type_ids,
