@@ -67,8 +67,9 @@ int chron_rec_check(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t s
     return 1;
 }
 
-void chron_scan(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
-                uint64_t max_records, uint64_t stop_seq, chron_scan_t *out) {
+void chron_scan_records(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
+                        uint64_t max_records, uint64_t stop_seq, chron_rec_info_t *recs,
+                        chron_scan_t *out) {
     memset(out, 0, sizeof *out);
     out->first_ts = out->last_ts = -1;
     for (;;) {
@@ -87,6 +88,14 @@ void chron_scan(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
         if (rc == 2) { out->end = CHRON_SCAN_EOS; break; }
         if (rc < 0) { out->end = CHRON_SCAN_BAD; out->why = why; break; }
         const chron_rec_hdr_t *h = (const chron_rec_hdr_t *)(base + pos);
+        if (recs) {
+            chron_rec_info_t *r = &recs[out->count];
+            r->seq = seq;
+            r->timestamp_ns = h->timestamp_ns;
+            r->offset = pos;
+            r->len = len;
+            r->type_id = h->type_id;
+        }
         if (out->count == 0) out->first_ts = h->timestamp_ns;
         out->last_ts = h->timestamp_ns;
         out->count++;
@@ -95,6 +104,11 @@ void chron_scan(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
     }
     out->pos = pos;
     out->next_seq = seq;
+}
+
+void chron_scan(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
+                uint64_t max_records, uint64_t stop_seq, chron_scan_t *out) {
+    chron_scan_records(base, size, pos, seq, max_records, stop_seq, NULL, out);
 }
 
 int chron_name_valid(const char *name) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "atomics.h"
+#include "chronicle.h"
 #include "crc32c.h"
 
 #define CHRON_FORMAT_VERSION 1
@@ -178,6 +179,10 @@ int chron_rec_check(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t s
 
 /* Walk valid records from `pos` expecting `seq`, at most max_records (or up to
  * seq `stop_seq`), filling *out. Never reads outside [base, base+size). */
+void chron_scan_records(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
+                        uint64_t max_records, uint64_t stop_seq, chron_rec_info_t *recs,
+                        chron_scan_t *out);
+/* The same without per-record output. */
 void chron_scan(const uint8_t *base, uint64_t size, uint64_t pos, uint64_t seq,
                 uint64_t max_records, uint64_t stop_seq, chron_scan_t *out);
 

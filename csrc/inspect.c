@@ -21,43 +21,16 @@ _Static_assert(sizeof(chron_rec_info_t) == 32, "record info is 32 bytes (the too
 
 uint64_t chron_walk(const void *base, uint64_t size, uint64_t pos, uint64_t seq,
                     uint64_t max_records, chron_rec_info_t *recs, chron_walk_t *out) {
-    const uint8_t *b = base;
-    memset(out, 0, sizeof *out);
-    out->first_ts = out->last_ts = -1;
-    out->why = "";
-    for (;;) {
-        if (out->count >= max_records) {
-            out->end = CHRON_WALK_LIMIT;
-            break;
-        }
-        if (size < CHRON_REC_HDR || pos > size - CHRON_REC_HDR) {
-            out->end = CHRON_WALK_FULL;
-            break;
-        }
-        uint32_t len = 0;
-        const char *why = NULL;
-        int k = chron_rec_check(b, size, pos, seq, &len, &why);
-        if (k == 0) { out->end = CHRON_WALK_TAIL; break; }
-        if (k == 2) { out->end = CHRON_WALK_EOS; break; }
-        if (k < 0) { out->end = CHRON_WALK_BAD; out->why = why; break; }
-        const chron_rec_hdr_t *h = (const chron_rec_hdr_t *)(b + pos);
-        if (recs) {
-            chron_rec_info_t *r = &recs[out->count];
-            r->seq = seq;
-            r->timestamp_ns = h->timestamp_ns;
-            r->offset = pos;
-            r->len = len;
-            r->type_id = h->type_id;
-        }
-        if (out->count == 0) out->first_ts = h->timestamp_ns;
-        out->last_ts = h->timestamp_ns;
-        out->count++;
-        seq++;
-        pos += chron_rec_size(len);
-    }
-    out->pos = pos;
-    out->next_seq = seq;
-    return out->count;
+    chron_scan_t sc;
+    chron_scan_records(base, size, pos, seq, max_records, UINT64_MAX, recs, &sc);
+    out->pos = sc.pos;
+    out->next_seq = sc.next_seq;
+    out->count = sc.count;
+    out->first_ts = sc.first_ts;
+    out->last_ts = sc.last_ts;
+    out->end = (int)sc.end;
+    out->why = sc.why ? sc.why : "";
+    return sc.count;
 }
 
 uint64_t chron_nonzero_end(const void *base, uint64_t from, uint64_t to) {
