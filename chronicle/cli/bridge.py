@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from typing import Any, Callable, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 import click
 
@@ -14,12 +14,16 @@ from .common import EXIT_UNAVAILABLE, EXIT_USAGE, command, parse_age, parse_size
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _BridgeFailure(click.ClickException):
-    """An error line with the exit code docs/TOOLS.md gives its kind."""
+class _Unavailable(click.ClickException):
+    """No NATS server answered: exit 3, as for a queue that cannot be read."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = EXIT_UNAVAILABLE
+
+
+class _Misfit(click.ClickException):
+    """A stream, subject, consumer or value that does not fit: exit 2."""
+
+    exit_code = EXIT_USAGE
 
 
 def _server_options(f: F) -> F:
@@ -95,24 +99,27 @@ def out_cmd(queue: str, subject: Optional[str], reader: Optional[str], window: i
 @click.option("--ack-wait", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS",
               help="When creating the durable: redeliver unacknowledged messages after this long.")
 @click.option("--sync", is_flag=True, help="Flush the queue to disk (msync) before each acknowledgement.")
+@click.option("--plain", is_flag=True,
+              help="Append payloads unchanged (no origin envelope; origin seqs kept in QUEUE/bridge-in.map).")
 @click.option("--segment-size", callback=parse_size, metavar="SIZE",
               help="Segment size if the queue is created (default 128M).")
 @command
 def in_cmd(to: str, durable: Optional[str], filter_subject: Optional[str], subject: Optional[str], batch: int,
-           ack_wait: float, sync: bool, segment_size: Optional[int], **common: Any) -> int:
+           ack_wait: float, sync: bool, plain: bool, segment_size: Optional[int], **common: Any) -> int:
     """Append every message of the stream to the queue --to, exactly once,
-    in order; readers decode the origin with chronicle.bridge.origin()."""
+    in order; readers decode the origin with chronicle.bridge.origin()
+    (with --plain, payloads stay as sent)."""
     from ..bridge import BridgeIn
 
     as_json, report_every, options, rest = _common(common)
     bridge = _make(lambda: BridgeIn(to, durable=durable, filter_subject=filter_subject, subject=subject, batch=batch,
-                                    ack_wait=ack_wait, sync=sync, segment_size=segment_size,
+                                    ack_wait=ack_wait, sync=sync, plain=plain, segment_size=segment_size,
                                     stream_options=options, report_every=report_every or None,
                                     emit=_printer(as_json), **rest))
     return _run(bridge)
 
 
-def _common(common: dict) -> Tuple[bool, float, Any, dict]:
+def _common(common: Dict[str, Any]) -> Tuple[bool, float, Any, Dict[str, Any]]:
     """Split the shared options into (json, report interval, StreamOptions,
     keyword arguments of both bridges)."""
     from ..bridge import StreamOptions
@@ -127,10 +134,10 @@ def _common(common: dict) -> Tuple[bool, float, Any, dict]:
     return common["as_json"], common["report_every"], options, rest
 
 
-def _printer(as_json: bool) -> Callable[[dict], None]:
+def _printer(as_json: bool) -> Callable[[Dict[str, Any]], None]:
     from ..bridge import format_line
 
-    def emit(report: dict) -> None:
+    def emit(report: Dict[str, Any]) -> None:
         click.echo(json.dumps(report) if as_json else format_line(report))
 
     return emit
@@ -141,7 +148,7 @@ def _make(build: Callable[[], Any]) -> Any:
     try:
         return build()
     except ValueError as e:
-        raise _BridgeFailure(str(e), EXIT_USAGE) from None
+        raise _Misfit(str(e)) from None
 
 
 def _run(bridge: Any) -> int:
@@ -161,7 +168,7 @@ def _run(bridge: Any) -> int:
     try:
         asyncio.run(main())
     except NatsUnavailableError as e:
-        raise _BridgeFailure(str(e), EXIT_UNAVAILABLE) from None
+        raise _Unavailable(str(e)) from None
     except (StreamNotFoundError, ConsumerMismatchError) as e:
-        raise _BridgeFailure(str(e), EXIT_USAGE) from None
+        raise _Misfit(str(e)) from None
     return 0
