@@ -28,6 +28,7 @@ from .retention_runner import RetentionRunner
 
 if TYPE_CHECKING:
     from .frames import RecordBatch
+    from .tools.retention import RetentionPolicy
 
 __all__ = ["Queue", "Publisher", "Subscriber", "Message"]
 
