@@ -242,6 +242,27 @@ def _archive_rows(t: Table, a: Dict[str, Any]) -> None:
                f"{mine['mb_s'] / ref['mb_s']:.2f}× the tool's speed" if ref else "—")
 
 
+def _bridge_rows(t: Table, b: Dict[str, Any]) -> None:
+    """Rows from bench/bench_bridge.py: bridge against bare nats-py on the same server."""
+    if "skipped" in b:
+        t.info("NATS bridge", "skipped", b["skipped"])
+        return
+    for key, v in b.items():
+        if not key.startswith("bridge/") or not key.endswith("/throughput"):
+            continue
+        size = key.split("/")[1]
+        ref = b.get(f"nats/{size}/throughput")
+        t.info(f"NATS bridge throughput, {size} B, queue A -> queue B (msg/s)", f"{v['msgs_per_s']:,.0f}",
+               f"bare nats-py pub/sub: {ref['msgs_per_s']:,.0f}" if ref else "—",
+               f"{v['msgs_per_s'] / ref['msgs_per_s']:.2f}×" if ref else "—")
+        lat, ref_lat = b.get(f"bridge/{size}/latency"), b.get(f"nats/{size}/latency")
+        if lat:
+            t.info(f"NATS bridge latency, {size} B, queue A -> queue B (p50 / p99)",
+                   f"{fmt_ns(lat['p50'])} / {fmt_ns(lat['p99'])}",
+                   f"bare nats-py: {fmt_ns(ref_lat['p50'])} / {fmt_ns(ref_lat['p99'])}" if ref_lat else "—",
+                   f"p50 {lat['p50'] / ref_lat['p50']:.1f}×" if ref_lat else "—")
+
+
 def build(results: Dict[str, Any]) -> Table:
     t = Table()
     if "c" in results:
@@ -254,4 +275,6 @@ def build(results: Dict[str, Any]) -> Table:
         _ipc_rows(t, results["py_ipc"])
     if "archive" in results:
         _archive_rows(t, results["archive"])
+    if "bridge" in results:
+        _bridge_rows(t, results["bridge"])
     return t

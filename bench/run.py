@@ -28,11 +28,11 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path.pop(0)
 sys.path.insert(0, str(ROOT))
 
-from bench import bench_archive, bench_python_api, c_suite, machine, plot, py_ipc, report, syscall_count  # noqa: E402
+from bench import bench_archive, bench_bridge, bench_python_api, c_suite, machine, plot, py_ipc, report, syscall_count  # noqa: E402
 from bench.profiles import FULL, QUICK, Profile  # noqa: E402
 from bench.timing import usable_cpus  # noqa: E402
 
-PARTS = ("c", "syscalls", "py", "micro", "ipc", "archive")
+PARTS = ("c", "syscalls", "py", "micro", "ipc", "archive", "bridge")
 
 
 def log(msg: str) -> None:
@@ -102,6 +102,12 @@ def run_all(p: Profile, parts: List[str], bench_dir: str) -> Dict[str, Any]:
     if "archive" in parts:
         log("archive: sealed segments compressed with zstd, against the zstd tool")
         results["archive"] = bench_archive.run(quick=p is QUICK, workdir=bench_dir)
+    if "bridge" in parts:
+        log("NATS bridge: queue A -> bridge out -> JetStream -> bridge in -> queue B, against bare nats-py")
+        try:
+            results["bridge"] = bench_bridge.run(quick=p is QUICK, log=log)
+        except ImportError as e:  # the bridge extra is not installed
+            results["bridge"] = {"skipped": str(e)}
     results["duration_s"] = round(time.monotonic() - started, 1)
     results["machine"]["other_work_share"] = other_work.share()
     return results

@@ -34,9 +34,11 @@ __all__ = ["Queue", "Publisher", "Subscriber", "Message"]
 
 _WAIT_SLICE_NS = 50_000_000  # wait in C for at most 50 ms between signal checks
 _MAX_BATCH = 65536  # messages per next_batch call: bounds its buffer
-# chron_msg_t as the struct module reads it: seq, timestamp_ns, payload
-# pointer, len, type_id, segment, offset
-_MSG_LAYOUT = struct.Struct("@QqPIIQQ")  # native, aligned: as the C compiler lays it out
+# chron_msg_t as the struct module reads it (native and aligned, as the C
+# compiler lays it out): seq, timestamp_ns, len, type_id, segment, offset;
+# the payload pointer is skipped, payloads are sliced from the Python-owned
+# mapping instead
+_MSG_LAYOUT = struct.Struct("@Qq%dxIIQQ" % struct.calcsize("P"))
 _MSG_SIZE = ffi.sizeof("chron_msg_t")
 if _MSG_LAYOUT.size != _MSG_SIZE:
     raise ImportError(f"chron_msg_t is {_MSG_SIZE} bytes here, not the {_MSG_LAYOUT.size} the binding reads")
@@ -411,7 +413,7 @@ class Subscriber(_Handle):
             raise self._closed_error() from None
         if rc == 1:
             # one C-level unpack of the message struct instead of six cffi reads
-            seq, ts, _ptr, length, type_id, seg, off = self._unpack_msg(self._msg_buf)
+            seq, ts, length, type_id, seg, off = self._unpack_msg(self._msg_buf)
             view = self._view if seg == self._seg else self._map_segment(seg)
             return Message(seq, type_id, ts, view[off : off + length])  # type: ignore[index]
         if rc == 0:
@@ -441,7 +443,7 @@ class Subscriber(_Handle):
         add = out.append
         # one C-level pass over the chron_msg_t array instead of five cffi
         # field reads per message
-        for seq, ts, _ptr, length, type_id, _seg, off in _MSG_LAYOUT.iter_unpack(ffi.buffer(msgs, n * _MSG_SIZE)):
+        for seq, ts, length, type_id, _seg, off in _MSG_LAYOUT.iter_unpack(ffi.buffer(msgs, n * _MSG_SIZE)):
             add(Message(seq, type_id, ts, view[off : off + length]))  # type: ignore[index]
         return out
 
