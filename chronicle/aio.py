@@ -98,9 +98,7 @@ class _Sleeper:
         (the caller re-checks)."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            h = sub._h
-            if h is None:
-                raise sub._closed_error()
+            h = sub._live()  # raises when closed; gives back any read-ahead
             rc = lib.chron_reader_wait_begin(h, self._token)
             if rc < 0:
                 raise_error(rc)

@@ -131,9 +131,7 @@ def _read_into(
     start: int,
 ) -> int:
     """One C call filling the arrays from row ``start`` on; returns the count."""
-    h = sub._h
-    if h is None:
-        raise ClosedError(f"subscriber for {sub.path!r} is closed")
+    h = sub._live()  # raises ClosedError when closed; gives back any read-ahead
     size = dt.itemsize
     room = len(seqs) - start
     n: int = lib.chron_reader_read_fixed(

@@ -20,7 +20,7 @@ import threading
 import time
 import warnings
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, List, Optional, Sequence, Type, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from ._binding import PathLike, encode_path, ffi, lib, raise_error
 from .errors import ClosedError, RecoveryWarning
@@ -34,6 +34,7 @@ __all__ = ["Queue", "Publisher", "Subscriber", "Message"]
 
 _WAIT_SLICE_NS = 50_000_000  # wait in C for at most 50 ms between signal checks
 _MAX_BATCH = 65536  # messages per next_batch call: bounds its buffer
+_MAX_AHEAD = 256  # records next() reads ahead at most
 # chron_msg_t as the struct module reads it (native and aligned, as the C
 # compiler lays it out): seq, timestamp_ns, len, type_id, segment, offset;
 # the payload pointer is skipped, payloads are sliced from the Python-owned
@@ -336,6 +337,14 @@ class Subscriber(_Handle):
         self._seg = -1
         self._view: Optional[memoryview] = None
         self._next = lib.chron_reader_next
+        # next() reads ahead while it is called back to back: records fetched
+        # with one C call and returned one by one. Every other method first
+        # gives the unreturned ones back (_live rewinds the C reader), so
+        # positions, commits and waits never see the read-ahead.
+        self._ahead: List[Tuple[int, int, int, int, int, int]] = []
+        self._ahead_i = 0
+        self._burst = 1
+        self._burst_buf: Any = None
         # wait() releases the GIL for up to a slice: a close() from another
         # thread meanwhile defers freeing the C reader until the wait returns
         self._wait_lock = threading.Lock()
@@ -357,6 +366,7 @@ class Subscriber(_Handle):
             h, self._h = self._h, None
             if h is None:
                 return
+            self._ahead, self._ahead_i = [], 0
             if self._sleeper is not None:
                 self._sleeper.on_close(h)  # ends pending wait_async() calls
             if self._waiting:
@@ -389,7 +399,19 @@ class Subscriber(_Handle):
     def _live(self) -> Any:
         if self._h is None:
             raise self._closed_error()
+        if self._ahead:
+            self._give_back()
         return self._h
+
+    def _give_back(self) -> None:
+        """Rewind the C reader to the first read-ahead record not returned yet."""
+        ahead, i = self._ahead, self._ahead_i
+        self._ahead, self._ahead_i, self._burst = [], 0, 1
+        if i < len(ahead):
+            seq, _ts, _length, _type_id, seg, off = ahead[i]
+            rc = lib.chron_reader_rewind(self._h, seq, seg, off)
+            if rc < 0:
+                raise_error(rc)
 
     def _map_segment(self, index: int) -> memoryview:
         """Map the reader's current segment for payload views (once per segment)."""
@@ -407,11 +429,19 @@ class Subscriber(_Handle):
         Raises :class:`~chronicle.errors.CorruptQueueError` for a record whose
         framing or checksum fails (it is never returned).
         """
+        i = self._ahead_i
+        if i < len(self._ahead):
+            self._ahead_i = i + 1
+            seq, ts, length, type_id, _seg, off = self._ahead[i]
+            return Message(seq, type_id, ts, self._view[off : off + length])  # type: ignore[index]
+        if self._burst > 1:
+            return self._next_ahead()
         try:
             rc = self._next(self._h, self._msg)
         except TypeError:  # the handle is None: closed
             raise self._closed_error() from None
         if rc == 1:
+            self._burst = 2
             # one C-level unpack of the message struct instead of six cffi reads
             seq, ts, length, type_id, seg, off = self._unpack_msg(self._msg_buf)
             view = self._view if seg == self._seg else self._map_segment(seg)
@@ -421,6 +451,30 @@ class Subscriber(_Handle):
         if self._h is None:
             raise self._closed_error()
         raise_error(rc)
+
+    def _next_ahead(self) -> Optional[Message]:
+        """next() called back to back: fetch up to `_burst` records in one C
+        call (never past a segment roll), return the first, keep the rest."""
+        burst = self._burst
+        if self._burst_buf is None:
+            self._burst_buf = ffi.new("chron_msg_t[]", _MAX_AHEAD)
+        try:
+            n = lib.chron_reader_next_batch(self._h, self._burst_buf, burst)
+        except TypeError:  # the handle is None: closed
+            raise self._closed_error() from None
+        if n <= 0:
+            if n == 0:
+                return None
+            if self._h is None:
+                raise self._closed_error()
+            raise_error(n)
+        rows = list(_MSG_LAYOUT.iter_unpack(ffi.buffer(self._burst_buf, n * _MSG_SIZE)))
+        seq, ts, length, type_id, seg, off = rows[0]
+        view = self._view if seg == self._seg else self._map_segment(seg)
+        if n > 1:
+            self._ahead, self._ahead_i = rows, 1
+        self._burst = min(burst * 2, _MAX_AHEAD)
+        return Message(seq, type_id, ts, view[off : off + length])  # type: ignore[index]
 
     def next_batch(self, max_n: int = 1024) -> List[Message]:
         """Up to ``max_n`` ready messages with one C call (possibly none).

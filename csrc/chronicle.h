@@ -191,6 +191,10 @@ int chron_reader_commit(chron_reader_t *r, int sync);
  * allowed) or before the first retained message. */
 int chron_reader_seek(chron_reader_t *r, uint64_t seq);
 
+/* Move the reader back to a message it already returned from its current
+ * segment (seq, msg.segment and msg.offset of that message), so that it is
+ * returned again. CHRON_E_INVAL for anything else. */
+int chron_reader_rewind(chron_reader_t *r, uint64_t seq, uint64_t segment, uint64_t payload_offset);
 /* Seq of the next message this reader will return. */
 uint64_t chron_reader_next_seq(const chron_reader_t *r);
 /* File descriptor of the reader's current segment, or -1 if none. Owned by

@@ -319,6 +319,20 @@ int chron_reader_unread(chron_reader_t *r, const chron_msg_t *msg) {
     return 0;
 }
 
+int chron_reader_rewind(chron_reader_t *r, uint64_t seq, uint64_t segment, uint64_t payload_offset) {
+    if (!r) return chron_fail(CHRON_E_INVAL, "", -1, "NULL reader");
+    uint32_t len;
+    const char *why;
+    /* only back to a record of the mapped segment, and only one that checks */
+    if (!r->base || segment != r->seg.index || seq >= r->next_seq || payload_offset < CHRON_REC_HDR ||
+        chron_rec_check(r->base, r->size, payload_offset - CHRON_REC_HDR, seq, &len, &why) != 1)
+        return chron_fail(CHRON_E_INVAL, r->q.path, (int64_t)seq,
+                          "can only rewind to a message already returned from the current segment");
+    r->pos = payload_offset - CHRON_REC_HDR;
+    r->next_seq = seq;
+    return 0;
+}
+
 int chron_reader_commit(chron_reader_t *r, int sync) {
     if (!r) return chron_fail(CHRON_E_INVAL, "", -1, "NULL reader");
     chron_pos_commit(&r->posf, r->next_seq, r->base ? r->seg.index : 0, r->base ? r->pos : 0);

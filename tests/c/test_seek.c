@@ -1,7 +1,8 @@
 /*
  * test_seek.c — chron_reader_seek: first, middle, last and next-to-write
  * seqs, segment boundaries in both directions, targets out of range, an
- * empty queue, and segments removed by retention.
+ * empty queue, and segments removed by retention; chron_reader_rewind back
+ * to a message already returned.
  */
 #include "test_util.h"
 
@@ -113,8 +114,29 @@ static void test_seek_empty(void) {
     chron_writer_close(w);
 }
 
+static void test_rewind(void) {
+    const char *dir = tu_tmpdir();
+    chron_writer_t *w = tu_writer(dir, SEG);
+    for (int i = 0; i < N; i++) tu_append(w, 1, LEN);
+    chron_reader_t *r = tu_reader(dir, "rewind", CHRON_START_EARLIEST);
+    chron_msg_t first, m;
+    CHECK_RC(chron_reader_next(r, &first), 1);
+    for (int i = 0; i < 10; i++) CHECK_RC(chron_reader_next(r, &m), 1);
+    CHECK_OK(chron_reader_rewind(r, first.seq, first.segment, first.offset));
+    expect_at(r, first.seq);
+    /* not forward, not to a made-up offset, not to another segment */
+    CHECK_ERR(chron_reader_rewind(r, m.seq + 5, m.segment, m.offset), CHRON_E_INVAL, "rewind");
+    CHECK_ERR(chron_reader_rewind(r, first.seq, first.segment, first.offset + 8), CHRON_E_INVAL, "rewind");
+    do CHECK_RC(chron_reader_next(r, &m), 1);
+    while (m.segment == first.segment);
+    CHECK_ERR(chron_reader_rewind(r, first.seq, first.segment, first.offset), CHRON_E_INVAL, "current segment");
+    chron_reader_close(r);
+    chron_writer_close(w);
+}
+
 int main(void) {
     test_seek();
     test_seek_empty();
+    test_rewind();
     return 0;
 }
