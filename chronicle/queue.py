@@ -12,6 +12,7 @@ subscriber closed or after its segment was deleted stays readable.
 from __future__ import annotations
 
 import array
+import abc
 import mmap
 import operator
 import os
@@ -80,7 +81,7 @@ class Message:
     __hash__ = None  # type: ignore[assignment]
 
 
-class _Handle:
+class _Handle(abc.ABC):
     """Shared lifetime handling: context manager, idempotent close, warnings."""
 
     _kind = "handle"
@@ -101,8 +102,9 @@ class _Handle:
     def _closed_error(self) -> ClosedError:
         return ClosedError(f"{self._kind} for {self._path!r} is closed")
 
+    @abc.abstractmethod
     def _release(self, h: Any) -> None:
-        raise NotImplementedError  # each handle type frees its own C object
+        """Free the C object `h` (each handle type has its own)."""
 
     def close(self) -> None:
         """Release the handle (idempotent)."""

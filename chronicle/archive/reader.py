@@ -23,7 +23,7 @@ from ..errors import ClosedError, CorruptQueueError, SegmentRetiredError, SeqRan
 from ..queue import Message
 from ..tools import files
 from ..tools.errors import NotAQueueError
-from ..tools.view import WALK_EOS, Bounds, MappedSegment, QueueView, RecInfo
+from ..tools.view import WALK_EOS, Bounds, MappedSegment, QueueView, RecInfo, iter_records
 from .manifest import DESCRIPTOR_KEY, MANIFEST_PREFIX, Descriptor, ManifestEntry, segment_of_entry_key
 from .segment import ArchivedSegment, load_segment
 from .store import Retry, Store, is_archive, open_store
@@ -167,15 +167,7 @@ class ArchiveCursor:
 
     def records(self, until: Optional[int] = None) -> Iterator[Tuple[RecInfo, MappedSegment]]:
         """Every archived record from next_seq, up to seq `until` (inclusive)."""
-        while until is None or self.next_seq <= until:
-            seg, recs = self.read()
-            if not recs:
-                return
-            assert seg is not None
-            for r in recs:
-                if until is not None and r.seq > until:
-                    return
-                yield r, seg
+        return iter_records(self, until)
 
     def wait(self, timeout: float) -> bool:
         """Poll the manifest until it grows or `timeout` seconds pass."""

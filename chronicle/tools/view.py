@@ -461,15 +461,7 @@ class Cursor:
 
     def records(self, until: Optional[int] = None) -> Iterator[Tuple[RecInfo, MappedSegment]]:
         """Every record available now, up to seq `until` (inclusive)."""
-        while until is None or self.next_seq <= until:
-            seg, recs = self.read()
-            if not recs:
-                return
-            assert seg is not None
-            for r in recs:
-                if until is not None and r.seq > until:
-                    return
-                yield r, seg
+        return iter_records(self, until)
 
     def wait(self, timeout: float) -> bool:
         """Sleep until more may be readable or `timeout` seconds pass; True if
@@ -529,6 +521,20 @@ class Cursor:
 
 
 ProgressFn = Callable[[int], None]
+
+
+def iter_records(cursor: Any, until: Optional[int]) -> Iterator[Tuple[RecInfo, MappedSegment]]:
+    """The records a cursor (a queue's or an archive's) reads from its
+    next_seq, batch by batch, up to seq `until` (inclusive)."""
+    while until is None or cursor.next_seq <= until:
+        seg, recs = cursor.read()
+        if not recs:
+            return
+        assert seg is not None
+        for r in recs:
+            if until is not None and r.seq > until:
+                return
+            yield r, seg
 
 
 def check_range(bounds: Bounds, start: int, until: Optional[int]) -> None:
