@@ -32,10 +32,10 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Type
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from ._binding import PathLike, lib
+from ._closing import ClosingContext
 from .errors import QueueLockedError
 from .queue import Publisher, Queue, Subscriber
 
@@ -274,7 +274,7 @@ def _probe(registry: Path, name: str) -> Optional[Dict[str, Any]]:
     return record
 
 
-class StrategyEndpoint:
+class StrategyEndpoint(ClosingContext):
     """A strategy's side of the bus, announced while open.
 
     ``orders_out`` is the :class:`~chronicle.Publisher` of the strategy's
@@ -341,17 +341,6 @@ class StrategyEndpoint:
             self.orders_in.close()
             self.orders_out.close()
 
-    def __enter__(self) -> "StrategyEndpoint":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
-
     def __del__(self) -> None:
         if getattr(self, "_claim", None) is not None:
             warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2)
@@ -361,7 +350,7 @@ class StrategyEndpoint:
         return f"<chronicle.bus.StrategyEndpoint {self._name!r} {'closed' if self.closed else 'open'}>"
 
 
-class RouterEndpoint:
+class RouterEndpoint(ClosingContext):
     """The router's side of one strategy: ``orders_out`` is a
     :class:`~chronicle.Subscriber` of its orders (reader ``"router"`` by
     default, resuming after its last commit), ``orders_in`` the
@@ -394,17 +383,6 @@ class RouterEndpoint:
         """Close both queues (idempotent)."""
         self.orders_out.close()
         self.orders_in.close()
-
-    def __enter__(self) -> "RouterEndpoint":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<chronicle.bus.RouterEndpoint {self._strategy!r} {'closed' if self.closed else 'open'}>"

@@ -24,7 +24,6 @@ import uuid
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 from ._binding import PathLike, ffi, lib, raise_error
-from .errors import ClosedError
 from .tools.errors import MissingExtraError, NotAQueueError
 
 if TYPE_CHECKING:

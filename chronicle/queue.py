@@ -20,10 +20,10 @@ import struct
 import threading
 import time
 import warnings
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from ._binding import PathLike, encode_path, ffi, lib, raise_error
+from ._closing import ClosingContext
 from .errors import ClosedError, RecoveryWarning
 from .retention_runner import RetentionRunner
 
@@ -81,7 +81,7 @@ class Message:
     __hash__ = None  # type: ignore[assignment]
 
 
-class _Handle(abc.ABC):
+class _Handle(ClosingContext, abc.ABC):
     """Shared lifetime handling: context manager, idempotent close, warnings."""
 
     _kind = "handle"
@@ -116,14 +116,6 @@ class _Handle(abc.ABC):
         if self._h is None:
             raise self._closed_error()
         return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         if getattr(self, "_h", None) is not None:
