@@ -78,7 +78,12 @@ static void *prep_main(void *arg) {
             pthread_mutex_unlock(&w->mu);
             chron_segmap_t s = {.fd = -1};
             int rc = chron_seg_prepare(&w->q, idx, w->seg_size, &s);
-            if (rc == 0) chron_seg_prefault(&s);
+            /* Fault the segment in. MADV_POPULATE_WRITE leaves the bytes as they
+             * are, so it can go on after the hand-over and a roll never waits
+             * for it (the appender faults in whatever it reaches first); the
+             * fallback writes into the pages and must finish before. */
+            int populate_after = rc == 0 && chron_prefault_write(s.base, 4096) == 0;
+            if (rc == 0 && !populate_after) chron_seg_prefault(&s);
             pthread_mutex_lock(&w->mu);
             w->preparing = 0;
             w->want = NO_INDEX;
@@ -86,6 +91,14 @@ static void *prep_main(void *arg) {
             w->ready_rc = rc;
             w->ready_seg = s;
             pthread_cond_broadcast(&w->cv);
+            if (populate_after) {
+                /* close() joins this thread first; if the appender has already
+                 * moved past the segment and unmapped it itself (a full retire
+                 * list), madvise fails or faults in another mapping: harmless */
+                pthread_mutex_unlock(&w->mu);
+                chron_prefault_write(s.base + 4096, s.size - 4096);
+                pthread_mutex_lock(&w->mu);
+            }
             continue;
         }
         chron_segmap_t old[MAX_RETIRED];
