@@ -2,15 +2,17 @@
 ``with`` block closes it (unlike ``sqlite3``, where it commits)."""
 from __future__ import annotations
 
+import abc
 from types import TracebackType
 from typing import Optional, Type, TypeVar
 
 _C = TypeVar("_C", bound="ClosingContext")
 
 
-class ClosingContext:
+class ClosingContext(abc.ABC):
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError  # pragma: no cover - every subclass defines close()
+        """Release what the handle holds (idempotent)."""
 
     def __enter__(self: _C) -> _C:
         return self

@@ -81,7 +81,7 @@ class Message:
     __hash__ = None  # type: ignore[assignment]
 
 
-class _Handle(ClosingContext, abc.ABC):
+class _Handle(ClosingContext):
     """Shared lifetime handling: context manager, idempotent close, warnings."""
 
     _kind = "handle"

@@ -6,8 +6,9 @@ import argparse
 import os
 import signal
 import sys
+import enum
 from types import FrameType
-from typing import Optional
+from typing import Callable, List, Optional, Type
 
 #: Segment size of the demo's queues: small, because segments are
 #: preallocated on disk (the library default is 128 MiB).
@@ -71,3 +72,29 @@ def fail(prog: str, error: BaseException) -> int:
     """Report a fatal error on stderr; the exit status to return."""
     print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
     return 1
+
+
+def enum_name(kind: Type[enum.IntEnum], value: int) -> str:
+    """The name of an enum value for a log line, or the number if unknown."""
+    try:
+        return kind(value).name
+    except ValueError:
+        return str(value)
+
+
+def run_main(
+    prog: Callable[[argparse.Namespace], str],
+    parse_args: Callable[[Optional[List[str]]], argparse.Namespace],
+    run: "Callable[[argparse.Namespace, StopFlag, Log], None]",
+    argv: Optional[List[str]],
+) -> int:
+    """Parse, run until stopped, and turn a fatal error into one line and exit 1."""
+    from chronicle import ChronicleError
+
+    args = parse_args(argv)
+    stop = StopFlag()
+    try:
+        run(args, stop, Log(stop))
+    except (ChronicleError, OSError, ValueError) as e:
+        return fail(prog(args), e)
+    return 0

@@ -15,9 +15,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from demo_common import DEFAULT_FEED, Log, StopFlag, add_bus_options, fail
+from demo_common import DEFAULT_FEED, Log, StopFlag, add_bus_options, run_main
 
-from chronicle import ChronicleError
 from chronicle.bus import Bus
 from chronicle.messages import Tick
 
@@ -83,13 +82,7 @@ def run(args: argparse.Namespace, stop: StopFlag, log: Log) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    stop = StopFlag()
-    try:
-        run(args, stop, Log(stop))
-    except (ChronicleError, OSError, ValueError) as e:
-        return fail("feed", e)
-    return 0
+    return run_main(lambda _args: "feed", parse_args, run, argv)
 
 
 if __name__ == "__main__":

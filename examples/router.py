@@ -18,9 +18,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from demo_common import Log, StopFlag, add_bus_options, fail
+from demo_common import Log, StopFlag, add_bus_options, enum_name, run_main
 
-from chronicle import ChronicleError
 from chronicle.bus import Bus, RouterEndpoint, StrategyInfo, wait_any
 from chronicle.messages import Ack, Order, Side, Status
 
@@ -37,13 +36,6 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     if not 0 < args.scan_interval <= 10:
         p.error("--scan-interval must be in (0, 10]")
     return args
-
-
-def side_name(side: int) -> str:
-    try:
-        return Side(side).name
-    except ValueError:
-        return str(side)
 
 
 class Router:
@@ -92,7 +84,7 @@ class Router:
             order = Order.decode(msg.payload)
             self._log(
                 f"router: order from {name} (order_id={order.order_id} symbol={order.symbol} "
-                f"qty={order.qty} side={side_name(order.side)})"
+                f"qty={order.qty} side={enum_name(Side, order.side)})"
             )
             valid = order.qty > 0 and order.side in (Side.BUY, Side.SELL)
             ep.orders_in.append(Ack.type_id, Ack.encode(order.order_id, Status.ACK if valid else Status.REJECT))
@@ -126,13 +118,7 @@ def run(args: argparse.Namespace, stop: StopFlag, log: Log) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    stop = StopFlag()
-    try:
-        run(args, stop, Log(stop))
-    except (ChronicleError, OSError, ValueError) as e:
-        return fail("router", e)
-    return 0
+    return run_main(lambda _args: "router", parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,8 @@ import argparse
 import sys
 from typing import Any, List, Optional
 
-from demo_common import DEFAULT_FEED, Log, StopFlag, add_bus_options, fail
+from demo_common import DEFAULT_FEED, Log, StopFlag, add_bus_options, enum_name, run_main
 
-from chronicle import ChronicleError
 from chronicle.bus import Bus, StrategyEndpoint, check_name, wait_any
 from chronicle.messages import Ack, Order, Side, Status, Tick
 from chronicle.queue import Subscriber
@@ -44,13 +43,6 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     if args.every < 1 or args.qty < 1:
         p.error("--every and --qty must be >= 1")
     return args
-
-
-def status_name(status: int) -> str:
-    try:
-        return Status(status).name
-    except ValueError:
-        return str(status)
 
 
 class Trader:
@@ -80,7 +72,7 @@ class Trader:
         self._position += self._qty if side is Side.BUY else -self._qty
 
     def on_ack(self, ack: Any) -> None:
-        self._log(f"strategy {self._name}: ack order_id={ack.order_id} status={status_name(ack.status)}")
+        self._log(f"strategy {self._name}: ack order_id={ack.order_id} status={enum_name(Status, ack.status)}")
 
 
 def drain(sub: Subscriber, trader: Trader) -> None:
@@ -108,13 +100,7 @@ def run(args: argparse.Namespace, stop: StopFlag, log: Log) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    stop = StopFlag()
-    try:
-        run(args, stop, Log(stop))
-    except (ChronicleError, OSError, ValueError) as e:
-        return fail(f"strategy {args.strategy}", e)
-    return 0
+    return run_main(lambda args: f"strategy {args.strategy}", parse_args, run, argv)
 
 
 if __name__ == "__main__":
