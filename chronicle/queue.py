@@ -11,8 +11,9 @@ subscriber closed or after its segment was deleted stays readable.
 """
 from __future__ import annotations
 
-import array
 import abc
+import array
+import itertools
 import mmap
 import operator
 import os
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, List, 
 
 from ._binding import PathLike, encode_path, ffi, lib, raise_error
 from ._closing import ClosingContext
+from . import _msgarray
 from .errors import ClosedError, RecoveryWarning
+from .message import MappedMessage, Message
 from .retention_runner import RetentionRunner
 
 if TYPE_CHECKING:
@@ -36,49 +39,8 @@ __all__ = ["Queue", "Publisher", "Subscriber", "Message"]
 _WAIT_SLICE_NS = 50_000_000  # wait in C for at most 50 ms between signal checks
 _MAX_BATCH = 65536  # messages per next_batch call: bounds its buffer
 _MAX_AHEAD = 256  # records next() reads ahead at most
-# chron_msg_t as the struct module reads it (native and aligned, as the C
-# compiler lays it out): seq, timestamp_ns, len, type_id, segment, offset;
-# the payload pointer is skipped, payloads are sliced from the Python-owned
-# mapping instead
-_MSG_LAYOUT = struct.Struct("@Qq%dxIIQQ" % struct.calcsize("P"))
-_MSG_SIZE = ffi.sizeof("chron_msg_t")
-if _MSG_LAYOUT.size != _MSG_SIZE:
-    raise ImportError(f"chron_msg_t is {_MSG_SIZE} bytes here, not the {_MSG_LAYOUT.size} the binding reads")
 _H = TypeVar("_H", bound="_Handle")
-
-
-class Message:
-    """One message read from a queue.
-
-    ``payload`` is a read-only, zero-copy ``memoryview`` into the mapped
-    segment; ``bytes(msg.payload)`` copies it.
-    """
-
-    __slots__ = ("seq", "type_id", "timestamp_ns", "payload")
-
-    def __init__(self, seq: int, type_id: int, timestamp_ns: int, payload: memoryview) -> None:
-        self.seq = seq
-        self.type_id = type_id
-        self.timestamp_ns = timestamp_ns
-        self.payload = payload
-
-    def __repr__(self) -> str:
-        return (
-            f"Message(seq={self.seq}, type_id={self.type_id}, "
-            f"timestamp_ns={self.timestamp_ns}, payload=<{len(self.payload)} bytes>)"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Message):
-            return NotImplemented
-        return (self.seq, self.type_id, self.timestamp_ns, bytes(self.payload)) == (
-            other.seq,
-            other.type_id,
-            other.timestamp_ns,
-            bytes(other.payload),
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+_NOTHING_AHEAD: Iterator[Any] = iter(())
 
 
 class _Handle(ClosingContext):
@@ -327,18 +289,22 @@ class Subscriber(_Handle):
         self._name = name
         self._msg = ffi.new("chron_msg_t *")
         self._msg_buf = ffi.buffer(self._msg)
-        self._unpack_msg = _MSG_LAYOUT.unpack_from
+        self._unpack_msg = _msgarray.ONE.unpack_from
         self._seg = -1
         self._view: Optional[memoryview] = None
         self._next = lib.chron_reader_next
         # next() reads ahead while it is called back to back: records fetched
         # with one C call and returned one by one. Every other method first
         # gives the unreturned ones back (_live rewinds the C reader), so
-        # positions, commits and waits never see the read-ahead.
-        self._ahead: List[Tuple[int, int, int, int, int, int]] = []
-        self._ahead_i = 0
+        # positions, commits and waits never see the read-ahead. The messages
+        # are made one per next() from columns of the batch: a message the
+        # caller drops is freed at once, never left for the cyclic GC.
+        self._ahead: Iterator[Message] = _NOTHING_AHEAD
+        self._ahead_seqs: Optional[Iterator[int]] = None  # how far _ahead got
+        self._ahead_rows: Tuple[Sequence[int], Sequence[int]] = ((), ())  # its seqs and payload starts
         self._burst = 1
         self._burst_buf: Any = None
+        self._burst_first: Any = None  # the buffer of its first chron_msg_t
         # wait() releases the GIL for up to a slice: a close() from another
         # thread meanwhile defers freeing the C reader until the wait returns
         self._wait_lock = threading.Lock()
@@ -360,7 +326,7 @@ class Subscriber(_Handle):
             h, self._h = self._h, None
             if h is None:
                 return
-            self._ahead, self._ahead_i = [], 0
+            self._ahead, self._ahead_seqs = _NOTHING_AHEAD, None
             if self._sleeper is not None:
                 self._sleeper.on_close(h)  # ends pending wait_async() calls
             if self._waiting:
@@ -393,17 +359,20 @@ class Subscriber(_Handle):
     def _live(self) -> Any:
         if self._h is None:
             raise self._closed_error()
-        if self._ahead:
+        if self._ahead_seqs is not None:
             self._give_back()
         return self._h
 
     def _give_back(self) -> None:
         """Rewind the C reader to the first read-ahead record not returned yet."""
-        ahead, i = self._ahead, self._ahead_i
-        self._ahead, self._ahead_i, self._burst = [], 0, 1
-        if i < len(ahead):
-            seq, _ts, _length, _type_id, seg, off = ahead[i]
-            rc = lib.chron_reader_rewind(self._h, seq, seg, off)
+        seq_iter: Any = self._ahead_seqs
+        left = operator.length_hint(seq_iter)
+        seqs, starts = self._ahead_rows
+        seq_iter.__setstate__(len(seqs))  # ends _ahead for its holders
+        self._ahead, self._ahead_seqs, self._ahead_rows, self._burst = _NOTHING_AHEAD, None, ((), ()), 1
+        if left:
+            i = len(seqs) - left
+            rc = lib.chron_reader_rewind(self._h, seqs[i], self._seg, starts[i])
             if rc < 0:
                 raise_error(rc)
 
@@ -423,11 +392,9 @@ class Subscriber(_Handle):
         Raises :class:`~chronicle.errors.CorruptQueueError` for a record whose
         framing or checksum fails (it is never returned).
         """
-        i = self._ahead_i
-        if i < len(self._ahead):
-            self._ahead_i = i + 1
-            seq, ts, length, type_id, _seg, off = self._ahead[i]
-            return Message(seq, type_id, ts, self._view[off : off + length])  # type: ignore[index]
+        msg = next(self._ahead, None)
+        if msg is not None:
+            return msg
         if self._burst > 1:
             return self._next_ahead()
         try:
@@ -438,8 +405,7 @@ class Subscriber(_Handle):
             self._burst = 2
             # one C-level unpack of the message struct instead of six cffi reads
             seq, ts, length, type_id, seg, off = self._unpack_msg(self._msg_buf)
-            view = self._view if seg == self._seg else self._map_segment(seg)
-            return Message(seq, type_id, ts, view[off : off + length])  # type: ignore[index]
+            return MappedMessage(seq, type_id, ts, self._segment_view(seg), off, length)
         if rc == 0:
             return None
         if self._h is None:
@@ -452,6 +418,7 @@ class Subscriber(_Handle):
         burst = self._burst
         if self._burst_buf is None:
             self._burst_buf = ffi.new("chron_msg_t[]", _MAX_AHEAD)
+            self._burst_first = ffi.buffer(self._burst_buf, _msgarray.MSG_SIZE)
         try:
             n = lib.chron_reader_next_batch(self._h, self._burst_buf, burst)
         except TypeError:  # the handle is None: closed
@@ -462,13 +429,19 @@ class Subscriber(_Handle):
             if self._h is None:
                 raise self._closed_error()
             raise_error(n)
-        rows = list(_MSG_LAYOUT.iter_unpack(ffi.buffer(self._burst_buf, n * _MSG_SIZE)))
-        seq, ts, length, type_id, seg, off = rows[0]
-        view = self._view if seg == self._seg else self._map_segment(seg)
-        if n > 1:
-            self._ahead, self._ahead_i = rows, 1
+        if n == 1:  # caught up with the publisher: nothing to keep
+            seq, ts, length, type_id, seg, off = self._unpack_msg(self._burst_first)
+            return MappedMessage(seq, type_id, ts, self._segment_view(seg), off, length)
+        seg, seqs, type_ids, stamps, starts, lengths = _msgarray.columns(self._burst_buf, n)
+        view = self._segment_view(seg)
+        seq_iter = iter(seqs)
+        self._ahead = map(MappedMessage, seq_iter, type_ids, stamps, itertools.repeat(view, n), starts, lengths)
+        self._ahead_seqs, self._ahead_rows = seq_iter, (seqs, starts)
         self._burst = min(burst * 2, _MAX_AHEAD)
-        return Message(seq, type_id, ts, view[off : off + length])  # type: ignore[index]
+        return next(self._ahead)
+
+    def _segment_view(self, seg: int) -> memoryview:
+        return self._view if seg == self._seg else self._map_segment(seg)  # type: ignore[return-value]
 
     def next_batch(self, max_n: int = 1024) -> List[Message]:
         """Up to ``max_n`` ready messages with one C call (possibly none).
@@ -485,15 +458,9 @@ class Subscriber(_Handle):
             raise_error(n)
         if n == 0:
             return []
-        seg = msgs[0].segment
-        view = self._view if seg == self._seg else self._map_segment(seg)
-        out: List[Message] = []
-        add = out.append
-        # one C-level pass over the chron_msg_t array instead of five cffi
-        # field reads per message
-        for seq, ts, length, type_id, _seg, off in _MSG_LAYOUT.iter_unpack(ffi.buffer(msgs, n * _MSG_SIZE)):
-            add(Message(seq, type_id, ts, view[off : off + length]))  # type: ignore[index]
-        return out
+        seg, seqs, type_ids, stamps, starts, lengths = _msgarray.columns(msgs, n)
+        view = self._segment_view(seg)
+        return list(map(MappedMessage, seqs, type_ids, stamps, itertools.repeat(view, n), starts, lengths))
 
     def read_array(
         self,
@@ -522,6 +489,10 @@ class Subscriber(_Handle):
     def __iter__(self) -> Iterator[Message]:
         """Iterate over the messages available now; stops when none is ready."""
         while True:
+            # straight from the read-ahead, without a next() call a message;
+            # a give-back meanwhile (another method called in the loop)
+            # exhausts this iterator, so nothing is yielded twice
+            yield from self._ahead
             msg = self.next()
             if msg is None:
                 return
@@ -547,8 +518,6 @@ class Subscriber(_Handle):
                 raise ValueError("timeout must be a number")
             seconds = max(0.0, float(timeout))
             timeout_ns = int(seconds * 1e9) if seconds < 1e9 else None  # ~31 years: forever
-            if timeout_ns == 0:
-                return bool(lib.chron_reader_ready(self._live()))
             deadline = None if timeout_ns is None else time.monotonic_ns() + timeout_ns
         h = self._pin()
         try:

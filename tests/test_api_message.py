@@ -198,3 +198,15 @@ def test_message_equality(qdir: str) -> None:
     assert ma == mb and ma is not mb
     other: Any = ma
     assert other != "not a message"
+
+
+def test_a_message_built_from_any_buffer() -> None:
+    """Archives (and users' own tests) build messages from any bytes-like
+    payload; it reads back as the same read-only bytes."""
+    msg = Message(7, 2, 123, bytearray(b"abc"))
+    assert (msg.seq, msg.type_id, msg.timestamp_ns) == (7, 2, 123)
+    assert bytes(msg.payload) == b"abc" and msg.payload.readonly
+    assert msg == Message(7, 2, 123, b"abc") and msg != Message(7, 2, 123, b"abd")
+    assert repr(msg) == "Message(seq=7, type_id=2, timestamp_ns=123, payload=<3 bytes>)"
+    with pytest.raises(TypeError):
+        Message(1, 1, 1, "text")

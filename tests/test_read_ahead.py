@@ -54,6 +54,23 @@ def test_close_in_the_middle_of_a_read_ahead(filled: str) -> None:
         _check(sub.next(), 50)  # at-least-once: the uncommitted one again
 
 
+def test_a_loop_over_the_subscriber_sees_what_is_called_inside_it(filled: str) -> None:
+    with Queue.open_subscriber(filled, "r") as sub:
+        seen: List[int] = []
+        for msg in sub:
+            seen.append(msg.seq)
+            if len(seen) == 61:
+                sub.commit()  # gives the read-ahead back in the middle of the loop
+            if len(seen) == 101:
+                sub.seek(30)
+            if len(seen) == 200:
+                break
+        assert seen == list(range(101)) + list(range(30, 129))
+        sub.commit()
+    with Queue.open_subscriber(filled, "r") as sub:
+        _check(sub.next(), 129)
+
+
 def test_every_method_sees_the_returned_position(filled: str) -> None:
     np = pytest.importorskip("numpy")
     dtype = np.dtype([("v", "<u4", (4,))])
@@ -74,22 +91,24 @@ def test_every_method_sees_the_returned_position(filled: str) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(st.sampled_from(["next", "next", "next", "batch", "commit", "next_seq", "reopen", "seek_back"]),
-                    max_size=120))
+@given(ops=st.lists(st.sampled_from(["next", "next", "next", "iter", "iter", "batch", "commit", "next_seq", "reopen",
+                                     "seek_back"]), max_size=120))
 def test_interleavings_never_skip_or_repeat(filled: str, ops: List[str]) -> None:
     name = f"h{next(_names)}"
     sub = Queue.open_subscriber(filled, name)
+    it = iter(sub)  # one iteration kept going across the other calls
     expected = 0  # the seq the next message must have
     committed = 0
     try:
         for op in ops:
-            if op == "next":
-                m = sub.next()
+            if op in ("next", "iter"):
+                m = sub.next() if op == "next" else next(it, None)
                 if expected < N:
                     _check(m, expected)
                     expected += 1
                 else:
                     assert m is None
+                    it = iter(sub)  # an iteration ends when nothing is ready
             elif op == "batch":
                 got = [m.seq for m in sub.next_batch(7)]
                 assert got == list(range(expected, expected + len(got))) and (got or expected == N)
@@ -102,6 +121,7 @@ def test_interleavings_never_skip_or_repeat(filled: str, ops: List[str]) -> None
             elif op == "reopen":
                 sub.close()
                 sub = Queue.open_subscriber(filled, name)
+                it = iter(sub)
                 expected = committed
                 assert sub.next_seq == expected
             elif op == "seek_back":
