@@ -37,8 +37,9 @@ class CSuite:
         result: Result = json.loads(lines[0])
         return result
 
-    def append(self, size: int, count: int, reps: int) -> Result:
-        return self.run("append", f"--size={size}", f"--count={count}", f"--reps={reps}", f"--cpu={self.pub_cpu}")
+    def append(self, size: int, count: int, reps: int, sustained: int = 0) -> Result:
+        return self.run("append", f"--size={size}", f"--count={count}", f"--reps={reps}",
+                        f"--sustained={sustained}", f"--cpu={self.pub_cpu}")
 
     def latency(self, mode: str, count: int, warmup: int, interval_ns: int) -> Result:
         return self.run("latency", f"--mode={mode}", f"--count={count}", f"--warmup={warmup}",
@@ -57,7 +58,7 @@ class CSuite:
         """Every C benchmark of the profile, keyed by a stable name."""
         r: Dict[str, Result] = {}
         self.log("C: append throughput against a raw memcpy into a mapped file")
-        r["append_32"] = self.append(32, p.append_count_32, p.append_reps)
+        r["append_32"] = self.append(32, p.append_count_32, p.append_reps, p.append_sustained_32)
         r["append_1k"] = self.append(1024, p.append_count_1k, p.append_reps)
         self.log("C: one-way latency, publisher and subscriber in two processes")
         pace = p.latency_interval_ns

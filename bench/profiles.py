@@ -12,6 +12,7 @@ class Profile:
     append_count_32: int
     append_count_1k: int
     append_reps: int
+    append_sustained_32: int        # messages appended in one go, across several segments
     # C one-way latency: measured messages (after `latency_warmup`)
     latency_count: int
     latency_warmup: int
@@ -30,6 +31,7 @@ class Profile:
     ipc_throughput_count: int
     ipc_latency_count: int
     ipc_latency_interval_ns: int
+    ipc_sustained_bytes: int        # Chronicle alone streaming through new segments (0: not run)
 
 
 FULL = Profile(
@@ -37,6 +39,7 @@ FULL = Profile(
     append_count_32=2_000_000,
     append_count_1k=100_000,
     append_reps=7,
+    append_sustained_32=8_000_000,
     latency_count=1_000_000,
     latency_warmup=20_000,
     latency_interval_ns=5_000,
@@ -50,6 +53,7 @@ FULL = Profile(
     ipc_throughput_count=500_000,
     ipc_latency_count=100_000,
     ipc_latency_interval_ns=100_000,
+    ipc_sustained_bytes=1 << 30,
 )
 
 QUICK = Profile(
@@ -57,6 +61,7 @@ QUICK = Profile(
     append_count_32=1_000_000,
     append_count_1k=50_000,
     append_reps=5,
+    append_sustained_32=4_000_000,
     latency_count=200_000,
     latency_warmup=10_000,
     latency_interval_ns=5_000,
@@ -67,7 +72,8 @@ QUICK = Profile(
     roll_segment_size=16 << 20,
     roll_interval_ns=200,
     syscall_count=1_000_000,
-    ipc_throughput_count=50_000,
+    ipc_throughput_count=200_000,
     ipc_latency_count=10_000,
     ipc_latency_interval_ns=100_000,
+    ipc_sustained_bytes=0,
 )

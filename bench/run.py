@@ -98,7 +98,8 @@ def run_all(p: Profile, parts: List[str], bench_dir: str) -> Dict[str, Any]:
         if not py_ipc.zmq_available():
             log("  pyzmq is not installed (the bench extra): zmq-ipc left out")
         results["py_ipc"] = py_ipc.measure(p.ipc_throughput_count, p.ipc_latency_count, p.ipc_latency_interval_ns,
-                                           (pub_cpu, sub_cpu), bench_dir, log)
+                                           (pub_cpu, sub_cpu), bench_dir, log,
+                                           sustained_bytes=p.ipc_sustained_bytes)
     if "archive" in parts:
         log("archive: sealed segments compressed with zstd, against the zstd tool")
         results["archive"] = bench_archive.run(quick=p is QUICK, workdir=bench_dir)

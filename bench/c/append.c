@@ -3,12 +3,20 @@
  * limit: a raw memcpy of the same payloads, back to back with no framing,
  * into a mapped, preallocated and pre-faulted file of the segment's size.
  *
- *   append --dir=D --size=32 --count=N --reps=R [--cpu=C]
+ *   append --dir=D --size=32 --count=N --reps=R [--sustained=M] [--cpu=C]
  *
  * Repetitions alternate Chronicle and raw, after one warm-up of each, and
  * report the median rate of each, so that a noisy neighbour hits both alike.
- * Only the appending thread is pinned; the writer's segment helper thread
- * may run on any CPU.
+ * Before each Chronicle repetition the program waits until the writer's
+ * helper thread is idle, so that the repetition appends into segments it has
+ * prepared: the cost of the append path itself. Only the appending thread is
+ * pinned; the helper thread may run on any CPU.
+ *
+ * --sustained=M then appends M messages in one go, across several segments,
+ * against a raw copy into fresh files of a segment's size (created,
+ * preallocated and mapped when the previous one is full, faulted in by the
+ * copy itself): writing that much new data is bounded by how fast the kernel
+ * supplies zeroed page-cache pages, for the raw copy as for Chronicle.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -28,9 +36,9 @@ typedef struct raw_file {
     size_t size, off;
 } raw_file_t;
 
-static void raw_open(raw_file_t *f, const char *dir, size_t size) {
+static void raw_map(raw_file_t *f, const char *dir, const char *name, size_t size) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/raw.bin", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (fd < 0 || bench_fallocate(fd, size) != 0) {
         perror("raw file");
@@ -42,9 +50,40 @@ static void raw_open(raw_file_t *f, const char *dir, size_t size) {
         perror("mmap raw file");
         exit(2);
     }
-    memset(f->base, 0, size); /* fault every page in, as the writer's helper does */
     f->size = size;
     f->off = 0;
+}
+
+static void raw_open(raw_file_t *f, const char *dir, size_t size) {
+    raw_map(f, dir, "raw.bin", size);
+    memset(f->base, 0, size); /* fault every page in, as the writer's helper does */
+}
+
+/* The sustained limit: copy each payload after the previous one into fresh
+ * files, a new one whenever the current one is full. */
+static double raw_fresh_rate(const char *dir, const uint8_t *payload, size_t len, long long count, size_t size) {
+    raw_file_t f = {0};
+    int files = 0;
+    char name[64];
+    int64_t t0 = bench_now_ns();
+    for (long long i = 0; i < count; i++) {
+        if (!f.base || f.off + len > f.size) {
+            if (f.base) munmap(f.base, f.size);
+            snprintf(name, sizeof name, "fresh-%d.bin", files++);
+            raw_map(&f, dir, name, size);
+        }
+        memcpy(f.base + f.off, payload, len);
+        __asm__ __volatile__("" ::: "memory");
+        f.off += len;
+    }
+    int64_t t1 = bench_now_ns();
+    munmap(f.base, f.size);
+    for (int i = 0; i < files; i++) { /* give the disk space back */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/fresh-%d.bin", dir, i);
+        unlink(path);
+    }
+    return (double)count * 1e9 / (double)(t1 - t0);
 }
 
 /* The limit: copy each payload after the previous one, wrapping at the end. */
@@ -76,6 +115,7 @@ int main(int argc, char **argv) {
     size_t len = (size_t)bench_arg_ll(argc, argv, "size", 32);
     long long count = bench_arg_ll(argc, argv, "count", 1000000);
     int reps = (int)bench_arg_ll(argc, argv, "reps", 5);
+    long long sustained = bench_arg_ll(argc, argv, "sustained", 0);
     int cpu = (int)bench_arg_ll(argc, argv, "cpu", -1);
     if (reps < 1 || reps > MAX_REPS || count < 1) {
         fprintf(stderr, "need 1 <= reps <= %d and count >= 1\n", MAX_REPS);
@@ -99,8 +139,15 @@ int main(int argc, char **argv) {
     chron_rate(w, payload, len, count); /* warm-up: faults, caches, the helper thread */
     raw_rate(&raw, payload, len, count);
     for (int i = 0; i < reps; i++) {
+        settle_ms += bench_settle(50, 5000); /* the helper has prepared what comes next */
         c[i] = chron_rate(w, payload, len, count);
         r[i] = raw_rate(&raw, payload, len, count);
+    }
+    double sustained_c = 0, sustained_r = 0;
+    if (sustained > 0) {
+        settle_ms += bench_settle(50, 5000);
+        sustained_c = chron_rate(w, payload, len, sustained);
+        sustained_r = raw_fresh_rate(dir, payload, len, sustained, CHRON_DEFAULT_SEGMENT_SIZE);
     }
     bench_json_t j;
     bench_json_begin(&j, "append");
@@ -116,6 +163,11 @@ int main(int argc, char **argv) {
     bench_json_num(&j, "raw_mps", rm);
     bench_json_num(&j, "chronicle_ns", 1e9 / cm);
     bench_json_num(&j, "raw_ns", 1e9 / rm);
+    if (sustained > 0) {
+        bench_json_int(&j, "sustained_count", sustained);
+        bench_json_num(&j, "sustained_chronicle_mps", sustained_c);
+        bench_json_num(&j, "sustained_raw_fresh_mps", sustained_r);
+    }
     bench_json_end(&j);
 
     chron_writer_close(w);
