@@ -105,9 +105,10 @@ $(VENV)/.all: pyproject.toml
 venv: $(VENV)/.base
 venv-all: $(VENV)/.all
 
-# the extension, rebuilt in place whenever the core changes
+# the extension, rebuilt in place whenever the core changes (--force:
+# setuptools would skip sources whose headers alone changed)
 $(EXT_STAMP): $(CORE_SRC) $(CORE_HDR) build_ffi.py $(VENV)/.base
-	$(VPY) setup.py -q build_ext --inplace
+	$(VPY) setup.py -q build_ext --inplace --force
 	touch $@
 
 ext: $(EXT_STAMP)

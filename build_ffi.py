@@ -23,7 +23,7 @@ ffibuilder = FFI()
 ffibuilder.cdef((CSRC / "chronicle.cdef").read_text())
 ffibuilder.set_source(
     "chronicle._chronicle",
-    '#include "chronicle.h"',
+    '#include "cffi_gil.h"',  # chronicle.h, and which calls release the GIL
     sources=SOURCES,
     include_dirs=[str(CSRC.relative_to(ROOT))],
     extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden", *ARCH_FLAGS]

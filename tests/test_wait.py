@@ -72,6 +72,23 @@ def test_wait_forever_woken_by_another_thread(qdir: str) -> None:
             assert msg is not None and bytes(msg.payload) == b"wake"
 
 
+def test_other_threads_run_while_one_waits(qdir: str) -> None:
+    """wait() gives the GIL up while it sleeps (the message-path calls keep
+    it, csrc/cffi_gil.h): this thread keeps running Python meanwhile."""
+    with Queue.open_subscriber(qdir, "s") as sub:
+        done = threading.Event()
+        waiter = threading.Thread(target=lambda: (sub.wait(1.0), done.set()), daemon=True)
+        ticks = [time.monotonic()]
+        waiter.start()
+        while not done.is_set():
+            ticks.append(time.monotonic())
+        waiter.join()
+    # held, each of wait()'s 50 ms slices would stop this loop: nearly the
+    # whole second would be spent in gaps of 25 ms or more
+    blocked = sum(g for g in (b - a for a, b in zip(ticks, ticks[1:])) if g >= 0.025)
+    assert ticks[-1] - ticks[0] >= 0.9 and blocked < 0.5
+
+
 def test_wait_with_infinite_timeout_is_forever(qdir: str) -> None:
     with Queue.open_publisher(qdir, segment_size=SMALL_SEGMENT) as pub:
         with Queue.open_subscriber(qdir, "s") as sub:
