@@ -17,7 +17,6 @@ import itertools
 import mmap
 import operator
 import os
-import struct
 import threading
 import time
 import warnings
