@@ -11,7 +11,23 @@
 #include "chronicle.h"
 #include "crc32c.h"
 
-#if defined(__SSE4_2__) || (defined(__aarch64__) && defined(__ARM_FEATURE_CRC32))
+#ifdef CHRON_CRC_HW
+uint32_t chron_crc_zeros[2][4][256];
+
+/* The instruction, one byte at a time: what the tables must reproduce. */
+static uint32_t crc_bytes(uint32_t crc, const uint8_t *p, size_t len) {
+    while (len--) crc = chron_crc_u8(crc, *p++);
+    return crc;
+}
+
+__attribute__((constructor)) static void crc_zeros_init(void) {
+    static const uint8_t zeros[2 * CHRON_CRC_STRIDE];
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 4; k++)
+            for (uint32_t b = 0; b < 256; b++)
+                chron_crc_zeros[s][k][b] = crc_bytes(b << (8 * k), zeros, (size_t)(s + 1) * CHRON_CRC_STRIDE);
+}
+
 uint32_t chron_crc_update(uint32_t crc, const void *buf, size_t len) {
     return chron_crc_inline(crc, buf, len);
 }

@@ -136,12 +136,21 @@ static void test_crc32c(void) {
     CHECK(chron_crc32c(0, b, 32) == 0x113FDB5Cu);
     /* continuation: crc(a || b) == crc(crc(a), b) */
     CHECK(chron_crc32c(chron_crc32c(0, "1234", 4), "56789", 5) == 0xE3069283u);
-    /* every length and misalignment against the bitwise reference */
-    uint8_t buf[300];
+    /* lengths and misalignments against the bitwise reference, past the
+     * point where three chains run side by side (3 x 64 bytes) and their
+     * joins, with a running CRC carried in */
+    uint8_t buf[2200];
     tu_fill(buf, sizeof buf, 7);
     for (size_t off = 0; off < 8; off++)
         for (size_t n = 0; n + off <= sizeof buf; n += 1 + n / 16)
             CHECK(chron_crc32c(0, buf + off, n) == crc_ref(buf + off, n));
+    static const size_t edges[] = {191, 192, 193, 199, 200, 383, 384, 385, 575, 576, 1024, 1048, 2048};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        for (size_t split = 0; split <= 200; split += 67) {
+            size_t n = edges[i];
+            uint32_t c = chron_crc32c(chron_crc32c(0, buf + 3, split), buf + 3 + split, n);
+            CHECK(c == crc_ref(buf + 3, split + n));
+        }
 }
 
 static void test_rec_crc(void) {
