@@ -40,6 +40,7 @@ _MAX_BATCH = 65536  # messages per next_batch call: bounds its buffer
 _MAX_AHEAD = 256  # records next() reads ahead at most
 _H = TypeVar("_H", bound="_Handle")
 _NOTHING_AHEAD: Iterator[Any] = iter(())
+_Rows = Tuple[Sequence[int], Sequence[int]]  # seqs and payload offsets of a read-ahead batch
 
 
 class _Handle(ClosingContext):
@@ -300,7 +301,7 @@ class Subscriber(_Handle):
         # caller drops is freed at once, never left for the cyclic GC.
         self._ahead: Iterator[Message] = _NOTHING_AHEAD
         self._ahead_seqs: Optional[Iterator[int]] = None  # how far _ahead got
-        self._ahead_rows: Tuple[Sequence[int], Sequence[int]] = ((), ())  # its seqs and payload starts
+        self._ahead_rows: _Rows = ((), ())
         self._burst = 1
         self._burst_buf: Any = None
         self._burst_first: Any = None  # the buffer of its first chron_msg_t
@@ -431,13 +432,20 @@ class Subscriber(_Handle):
         if n == 1:  # caught up with the publisher: nothing to keep
             seq, ts, length, type_id, seg, off = self._unpack_msg(self._burst_first)
             return MappedMessage(seq, type_id, ts, self._segment_view(seg), off, length)
-        seg, seqs, type_ids, stamps, starts, lengths = _msgarray.columns(self._burst_buf, n)
-        view = self._segment_view(seg)
-        seq_iter = iter(seqs)
-        self._ahead = map(MappedMessage, seq_iter, type_ids, stamps, itertools.repeat(view, n), starts, lengths)
-        self._ahead_seqs, self._ahead_rows = seq_iter, (seqs, starts)
+        self._ahead, self._ahead_seqs, self._ahead_rows = self._messages(self._burst_buf, n)
         self._burst = min(burst * 2, _MAX_AHEAD)
         return next(self._ahead)
+
+    def _messages(self, msgs: Any, n: int) -> Tuple[Iterator[Message], Iterator[int], _Rows]:
+        """The first `n` entries of a chron_msg_t array filled by one
+        chron_reader_next_batch call, as messages made one by one while the
+        iterator is consumed; with the iterator over their seqs that tells
+        how far it got, and their seqs and payload offsets."""
+        seg, seqs, type_ids, stamps, starts, lengths = _msgarray.columns(msgs, n)
+        view = self._segment_view(seg)
+        seq_iter = iter(seqs)
+        made = map(MappedMessage, seq_iter, type_ids, stamps, itertools.repeat(view, n), starts, lengths)
+        return made, seq_iter, (seqs, starts)
 
     def _segment_view(self, seg: int) -> memoryview:
         return self._view if seg == self._seg else self._map_segment(seg)  # type: ignore[return-value]
@@ -457,9 +465,7 @@ class Subscriber(_Handle):
             raise_error(n)
         if n == 0:
             return []
-        seg, seqs, type_ids, stamps, starts, lengths = _msgarray.columns(msgs, n)
-        view = self._segment_view(seg)
-        return list(map(MappedMessage, seqs, type_ids, stamps, itertools.repeat(view, n), starts, lengths))
+        return list(self._messages(msgs, n)[0])
 
     def read_array(
         self,
