@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import struct
 import time
 from types import TracebackType
 from typing import Dict, Iterator, List, Optional, Tuple, Type, Union
@@ -23,13 +22,12 @@ from ..errors import ClosedError, CorruptQueueError, SegmentRetiredError, SeqRan
 from ..queue import Message
 from ..tools import files
 from ..tools.errors import NotAQueueError
-from ..tools.view import WALK_EOS, Bounds, MappedSegment, QueueView, RecInfo, iter_records
+from ..tools.view import WALK_EOS, Bounds, MappedSegment, QueueView, RecInfo, iter_records, unpack_records
 from .manifest import DESCRIPTOR_KEY, MANIFEST_PREFIX, Descriptor, ManifestEntry, segment_of_entry_key
 from .segment import ArchivedSegment, load_segment
 from .store import Retry, Store, is_archive, open_store
 
 _POLL_S = 0.5  # how often a follower re-reads the manifest
-REC_INFO = struct.Struct("<QqQII")  # chron_rec_info_t: seq, timestamp_ns, offset, len, type_id
 
 
 class Archive:
@@ -147,7 +145,7 @@ class ArchiveCursor:
         """(segment, records) from next_seq on, at most max_n, all from one
         segment; no records at the end of the archive."""
         seg, raw = self.read_raw(max_n)
-        return seg, [RecInfo(*t) for t in REC_INFO.iter_unpack(raw)]
+        return seg, unpack_records(raw)
 
     def read_raw(self, max_n: int = 65536) -> Tuple[Optional[MappedSegment], bytes]:
         """Like :meth:`read`, as packed chron_rec_info_t entries."""

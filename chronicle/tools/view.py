@@ -43,6 +43,11 @@ class RecInfo(NamedTuple):
     type_id: int
 
 
+def unpack_records(raw: bytes) -> List[RecInfo]:
+    """Packed chron_rec_info_t entries (from a raw walk) as RecInfo tuples."""
+    return [RecInfo(*t) for t in _REC_INFO.iter_unpack(raw)]
+
+
 @dataclass(frozen=True)
 class Walk:
     """Result of walking records: where and why it stopped."""
@@ -88,7 +93,7 @@ class MappedSegment:
     def walk_records(self, pos: int, seq: int, max_records: int) -> Tuple[Walk, List[RecInfo]]:
         """Walk, returning the records found."""
         w, raw = self.walk_raw(pos, seq, max_records)
-        return w, [RecInfo(*t) for t in _REC_INFO.iter_unpack(raw)]
+        return w, unpack_records(raw)
 
     def payload(self, rec: RecInfo) -> bytes:
         start = rec.offset + files.REC_HDR_SIZE
@@ -402,7 +407,7 @@ class Cursor:
         segment; no records at the live end. Raises CorruptQueueError at a
         damaged record."""
         seg, raw = self.read_raw(max_n)
-        return seg, [RecInfo(*t) for t in _REC_INFO.iter_unpack(raw)]
+        return seg, unpack_records(raw)
 
     def read_raw(self, max_n: int = 65536) -> Tuple[Optional[MappedSegment], bytes]:
         """Like :meth:`read`, as packed chron_rec_info_t entries (REC_INFO_DTYPE
